@@ -1,0 +1,269 @@
+"""The ``recfunnel`` command line: fit, recommend, export, evaluate, baselines, data synth, demo."""
+
+from __future__ import annotations
+
+import logging
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from recfunnel.artifacts import System, load_system, save_system
+from recfunnel.data import download
+from recfunnel.data.dataset import Dataset
+from recfunnel.data.loading import load
+from recfunnel.data.split import temporal_leave_one_out
+from recfunnel.data.synth import SynthConfig, generate, write
+from recfunnel.errors import DataError, RecfunnelError
+from recfunnel.eval.evaluate import evaluate_model
+from recfunnel.eval.tables import comparison_table, report_table
+from recfunnel.pipeline import catalog_stats, select_and_fit
+from recfunnel.retrieval.registry import BASELINES, MODELS, model_class
+from recfunnel.retrieval.topk import PAD
+
+console = Console()
+log = logging.getLogger("recfunnel")
+
+
+class _FriendlyErrors(TyperGroup):
+    """A user's mistake is one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except RecfunnelError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=_FriendlyErrors, no_args_is_help=True, add_completion=False,
+                  help="A YouTube-style recommendation funnel: retrieval, ranking, re-ranking.")
+data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect data.")
+app.add_typer(data_app, name="data")
+
+
+class DataFormat(str, Enum):
+    auto = "auto"
+    ml_1m = "ml-1m"
+    ml_100k = "ml-100k"
+    interactions = "interactions"
+
+
+class SynthFormat(str, Enum):
+    ml_1m = "ml-1m"
+    ml_100k = "ml-100k"
+    interactions = "interactions"
+
+
+class Stage(str, Enum):
+    retrieval = "retrieval"
+
+
+DataOpt = Annotated[str, typer.Option(
+    "--data", help="Dataset directory or log file, or a name: ml-1m, ml-100k (found locally or downloaded).")]
+FormatOpt = Annotated[DataFormat, typer.Option("--format", help="Input layout; auto detects it.")]
+DataDirOpt = Annotated[Optional[Path], typer.Option(
+    "--data-dir", envvar=download.DATA_DIR_ENV, help="Directory holding ml-1m/ and ml-100k/ copies.")]
+UserFeaturesOpt = Annotated[Optional[Path], typer.Option(
+    "--user-features", help="CSV/Parquet user table (user_id + columns), for --format interactions.")]
+ItemFeaturesOpt = Annotated[Optional[Path], typer.Option(
+    "--item-features", help="CSV/Parquet item table (item_id, title, genres, year, ...).")]
+ArtifactsOpt = Annotated[Path, typer.Option("--artifacts", help="Directory written by `recfunnel fit`.")]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+
+
+def _load(data: str, format: DataFormat, data_dir: Path | None,
+          user_features: Path | None = None, item_features: Path | None = None) -> Dataset:
+    dataset = load(data, format.value, data_dir=data_dir, user_features=user_features,
+                   item_features=item_features)
+    console.print(dataset.summary())
+    return dataset
+
+
+@app.command()
+def fit(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Artifact directory to write.")] = Path("artifacts"),
+    format: FormatOpt = DataFormat.auto,
+    model: Annotated[str, typer.Option("--model", help=f"Retrieval model: {', '.join(MODELS)}.")] = "ease",
+    holdout: Annotated[bool, typer.Option(
+        "--holdout/--no-holdout",
+        help="Hold out each user's last interaction for `evaluate` (default), or train on all.")] = True,
+    data_dir: DataDirOpt = None,
+    user_features: UserFeaturesOpt = None,
+    item_features: ItemFeaturesOpt = None,
+) -> None:
+    """Train every stage into one artifact directory: select on validation, refit, test."""
+    cls = model_class(model)
+    dataset = _load(data, format, data_dir, user_features, item_features)
+    split = temporal_leave_one_out(dataset.interactions)
+    fitted = select_and_fit(cls, dataset, split, holdout=holdout)
+    for trial in fitted.trials:
+        console.print(f"  validation NDCG@10 {trial.score:.4f}  {trial.params}  ({trial.seconds:.1f}s)")
+    extra = {"selection": [vars(t) for t in fitted.trials], "fit_seconds": fitted.fit_seconds}
+    if fitted.test is not None:
+        extra["test"] = fitted.test.to_dict()
+    path = save_system(out, dataset, fitted.history, split.test if holdout else None,
+                       fitted.model, extra)
+    console.print(f"{cls.name} {fitted.model.get_params()} trained in {fitted.fit_seconds:.1f}s "
+                  f"on {len(fitted.history):,} interactions; saved to {path}")
+    if fitted.test is not None:
+        console.print(report_table(fitted.test, f"{cls.name}: held-out test (last item per user)"))
+
+
+@app.command()
+def evaluate(artifacts: ArtifactsOpt) -> None:
+    """Print the metric table on the held-out split saved by `fit`."""
+    system = load_system(artifacts)
+    if system.heldout is None or system.heldout.empty:
+        raise RecfunnelError(f"{artifacts}: trained with --no-holdout, so nothing was held out to "
+                             "evaluate on; refit with --holdout")
+    report = evaluate_model(system.retrieval, system.heldout, system.history,
+                            catalog_stats(system.dataset, system.dataset.interactions))
+    name = system.manifest["stages"]["retrieval"]["model"]
+    console.print(report_table(report, f"{name}: held-out test (last item per user)"))
+
+
+@app.command()
+def recommend(
+    artifacts: ArtifactsOpt,
+    user: Annotated[str, typer.Option("--user", help="Raw user id, as in the data files.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="How many items.")] = 10,
+) -> None:
+    """Print a user's top-k items with titles and scores."""
+    system = load_system(artifacts)
+    console.print(recommendation_table(system, user, k))
+
+
+def recommendation_table(system: System, raw_user: str, k: int) -> Table:
+    dataset = system.dataset
+    index = dataset.user_index(raw_user)
+    if index is None:
+        sample = ", ".join(map(str, dataset.users["user_id"].head(3)))
+        raise RecfunnelError(f"unknown user {raw_user!r} ({dataset.n_users:,} users, e.g. {sample})")
+    items, scores = system.recommend(np.array([index]), k)
+    seen = dataset.interactions[dataset.interactions["user"] == index]
+    recent = seen.sort_values("timestamp", kind="stable")["item"].tail(3)
+    table = Table(title=f"Top {k} for user {raw_user}", title_justify="left",
+                  caption="recently watched: " + "; ".join(dataset.items["title"].iloc[recent]))
+    for column in ("rank", "item_id", "title", "genres", "score"):
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    for rank, (item, score) in enumerate(zip(items[0], scores[0]), start=1):
+        if item == PAD:
+            break
+        row = dataset.items.iloc[item]
+        table.add_row(str(rank), str(row["item_id"]), str(row.get("title", "")),
+                      ", ".join(row["genres"]) if "genres" in row else "", f"{score:.4f}")
+    return table
+
+
+@app.command()
+def export(
+    artifacts: ArtifactsOpt,
+    out: Annotated[Path, typer.Option("--out", help="recs.csv or recs.parquet.")],
+    k: Annotated[int, typer.Option("--k", min=1)] = 500,
+    stage: Annotated[Stage, typer.Option("--stage", help="Which stage's list to write.")] = Stage.retrieval,
+) -> None:
+    """Write user_id,item_id,rank,score for every user with history, visible items excluded."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise RecfunnelError(f"{out}: the output must end in .csv or .parquet")
+    system = load_system(artifacts)
+    history_counts = np.bincount(system.dataset.interactions["user"], minlength=system.dataset.n_users)
+    users = np.flatnonzero(history_counts > 0)
+    if len(users) < system.dataset.n_users:
+        log.warning("%d users have no visible history and are not exported",
+                    system.dataset.n_users - len(users))
+    items, scores = system.recommend(users, k)
+    width = items.shape[1]
+    real = items != PAD
+    rows = pd.DataFrame({
+        "user_id": np.repeat(system.dataset.users["user_id"].to_numpy()[users], width)[real.ravel()],
+        "item_id": system.dataset.items["item_id"].to_numpy()[items[real]],
+        "rank": np.tile(np.arange(1, width + 1), len(users))[real.ravel()],
+        "score": scores[real],
+    })
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        rows.to_csv(out, index=False, float_format="%.6g")
+    else:
+        rows.to_parquet(out, index=False)
+    console.print(f"wrote {len(rows):,} rows for {len(users):,} users ({stage.value}) to {out}")
+
+
+@app.command()
+def baselines(
+    data: DataOpt,
+    format: FormatOpt = DataFormat.auto,
+    data_dir: DataDirOpt = None,
+    models: Annotated[str, typer.Option("--models", help="Comma-separated.")] = ",".join(BASELINES),
+) -> None:
+    """Fit MostPopular, EASE and ALS on the same split and print their test metrics."""
+    classes = [model_class(name.strip()) for name in models.split(",") if name.strip()]
+    dataset = _load(data, format, data_dir)
+    split = temporal_leave_one_out(dataset.interactions)
+    rows = {}
+    for cls in classes:
+        start = time.perf_counter()
+        fitted = select_and_fit(cls, dataset, split)
+        if fitted.test is None:
+            raise DataError("no user has 3+ interactions, so there is no test split to report on")
+        rows[cls.name] = (fitted.test, time.perf_counter() - start, fitted.model.get_params())
+    console.print(comparison_table(rows, f"{dataset.name}: temporal leave-one-out, full ranking "
+                                         "(fit s includes validation-based selection)"))
+
+
+@data_app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out")],
+    users: Annotated[int, typer.Option("--users", min=1)] = 6040,
+    items: Annotated[int, typer.Option("--items", min=2)] = 3706,
+    interactions: Annotated[int, typer.Option("--interactions", min=1)] = 1_000_209,
+    format: Annotated[SynthFormat, typer.Option("--format")] = SynthFormat.ml_1m,
+    clusters: Annotated[int, typer.Option("--clusters", min=1)] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Generate synthetic data with learnable structure in a real file format."""
+    data = generate(SynthConfig(users=users, items=items, interactions=interactions,
+                                clusters=clusters, seed=seed))
+    paths = write(data, out, format.value)
+    console.print(f"wrote {len(data.interactions):,} interactions, {users:,} users, {items:,} items "
+                  f"as {format.value}: {', '.join(p.name for p in paths)} in {out}")
+
+
+@app.command()
+def demo(
+    data_dir: DataDirOpt = None,
+    out: Annotated[Path, typer.Option("--out")] = Path("artifacts/demo"),
+    model: Annotated[str, typer.Option("--model")] = "ease",
+) -> None:
+    """The whole job on MovieLens-1M (ML-100K when ML-1M's ratings cannot be had): train,
+    evaluate, and recommend for one user."""
+    try:
+        source = download.fetch("ml-1m", data_dir)
+    except DataError as err:
+        source = download.find_local("ml-100k", data_dir)
+        if source is None:
+            raise
+        console.print(f"[yellow]MovieLens-1M ratings are not available ({err}).\n"
+                      f"Using MovieLens-100K from {source} instead.[/yellow]")
+    fit(data=str(source), out=out, format=DataFormat.auto, model=model, holdout=True,
+        data_dir=data_dir, user_features=None, item_features=None)
+    system = load_system(out)
+    first_user = str(system.dataset.users["user_id"].iloc[0])
+    console.print(recommendation_table(system, first_user, 10))
+
+
+def main() -> None:
+    app()

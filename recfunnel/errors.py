@@ -1,0 +1,9 @@
+"""Errors caused by the user's input: the CLI prints them on one line and exits with code 2."""
+
+
+class RecfunnelError(Exception):
+    """A problem the user can fix (bad file, bad flag, missing data); never a bug in recfunnel."""
+
+
+class DataError(RecfunnelError):
+    """Input data that cannot be read: missing, empty, malformed, or inconsistent."""

@@ -1,0 +1,47 @@
+"""Metric reports as terminal tables."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from recfunnel.eval.metrics import Report
+
+ROWS = (
+    ("HR", "HR"),
+    ("NDCG", "NDCG"),
+    ("coverage", "catalog coverage"),
+    ("popularity", "popularity (user share)"),
+    ("tail_share", "long-tail share"),
+    ("diversity", "genre diversity (ILD)"),
+)
+
+
+def report_table(report: Report, title: str) -> Table:
+    """Rows are metrics, columns are cut-offs K; MRR and the NDCG@10 interval go in the caption."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for k in report.ks:
+        table.add_column(f"@{k}", justify="right")
+    for key, label in ROWS:
+        if f"{key}@{report.ks[0]}" in report.metrics:
+            table.add_row(label, *(f"{report.metrics[f'{key}@{k}']:.4f}" for k in report.ks))
+    low, high = report.ndcg10_ci
+    table.caption = (f"MRR {report['MRR']:.4f} · NDCG@10 95% CI [{low:.4f}, {high:.4f}] · "
+                     f"{report.n_users:,} users · full ranking, visible history excluded")
+    return table
+
+
+def comparison_table(rows: dict[str, tuple[Report, float, dict]], title: str) -> Table:
+    """One row per model: accuracy and beyond-accuracy at 10, recall deeper down, time, params."""
+    table = Table(title=title, title_justify="left")
+    for column in ("model", "HR@10", "NDCG@10", "NDCG@10 95% CI", "MRR", "HR@100", "HR@500",
+                   "coverage@10", "tail@10", "fit s", "params"):
+        table.add_column(column, justify="left" if column in ("model", "params") else "right")
+    for name, (report, seconds, params) in rows.items():
+        low, high = report.ndcg10_ci
+        m = report.metrics
+        table.add_row(name, f"{m['HR@10']:.4f}", f"{m['NDCG@10']:.4f}", f"[{low:.4f}, {high:.4f}]",
+                      f"{m['MRR']:.4f}", f"{m['HR@100']:.4f}", f"{m['HR@500']:.4f}",
+                      f"{m['coverage@10']:.3f}", f"{m['tail_share@10']:.3f}", f"{seconds:.1f}",
+                      ", ".join(f"{k}={v}" for k, v in params.items()) or "-")
+    return table

@@ -1,0 +1,31 @@
+"""MostPopular: every user gets the items with the most training interactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recfunnel.data.dataset import Dataset
+from recfunnel.retrieval.base import Recommender
+
+
+class MostPopular(Recommender):
+    name = "most-popular"
+
+    def fit(self, interactions: sp.csr_matrix, dataset: Dataset | None = None) -> MostPopular:
+        self.counts_ = np.asarray(interactions.sum(axis=0), dtype=np.float32).ravel()
+        return self
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.counts_, (len(users), len(self.counts_)))
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts_}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.counts_ = arrays["counts"]
