@@ -4,7 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Local MovieLens copies (../shared/data here); otherwise datasets are downloaded into the cache.
 export RECFUNNEL_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
-export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: setup demo test bench clean
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -28,7 +29,7 @@ from recfunnel.pipeline import catalog_stats, select_and_fit
 from recfunnel.retrieval.registry import BASELINES, MODELS, model_class
 from recfunnel.retrieval.topk import PAD
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # wide tables in logs and files
 log = logging.getLogger("recfunnel")
 
 

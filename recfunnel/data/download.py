@@ -42,7 +42,7 @@ def cache_dir() -> Path:
 
 def search_dirs(data_dir: Path | None = None) -> list[Path]:
     """Where a named dataset is looked for, in order: --data-dir, $RECFUNNEL_DATA_DIR, the cache."""
-    dirs = [data_dir] if data_dir else []
+    dirs = [Path(data_dir)] if data_dir else []
     if os.environ.get(DATA_DIR_ENV):
         dirs.append(Path(os.environ[DATA_DIR_ENV]))
     dirs.append(cache_dir())

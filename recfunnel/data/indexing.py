@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recfunnel.data.dataset import Dataset
-from recfunnel.data.tables import Table
+from recfunnel.data.tables import Table, as_python
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def build_dataset(
     user_source: Path | None = None,
     item_source: Path | None = None,
     timestamps: np.ndarray | None = None,
+    integer_ids: bool = False,
 ) -> Dataset:
     """Index an interaction table against optional user/item tables (keyed by raw ``user_id``/``item_id``).
 
@@ -30,8 +31,9 @@ def build_dataset(
     appear in the feature tables are kept: they are part of the catalog (cold items) or the user base.
     Repeated (user, item) pairs keep their latest interaction, and the count is logged.
     """
-    raw_users = ratings.ids("user_id")
-    raw_items = ratings.ids("item_id")
+    parse_ids = ratings.integers if integer_ids else ratings.ids
+    raw_users = parse_ids("user_id")
+    raw_items = parse_ids("item_id")
     stamps = ratings.integers("timestamp") if timestamps is None else timestamps
     rating = (ratings.floats("rating", allow_empty=True) if "rating" in ratings.frame
               else np.full(len(raw_users), np.nan))
@@ -77,5 +79,5 @@ def _index_into(vocab: pd.Series, raw: np.ndarray, ratings: Table, key: str,
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         where = f"in {source}" if source else "in the feature table"
-        raise ratings.fail(row, f"{key} {raw[row]!r} is not {where}")
+        raise ratings.fail(row, f"{key} {as_python(raw[row])!r} is not {where}")
     return index

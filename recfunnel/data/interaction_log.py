@@ -49,28 +49,32 @@ def _find(directory: Path, stems: tuple[str, ...]) -> Path | None:
 
 
 def _timestamps(log: Table) -> np.ndarray:
+    """Epoch seconds; cells that are not numbers are parsed as dates (UTC unless they say otherwise)."""
     values = log.frame["timestamp"]
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all():
+    dates = ~numeric.notna().to_numpy()
+    if not dates.any():
         return log.integers("timestamp")
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    parsed = pd.to_datetime(values[dates], errors="coerce", utc=True, format="mixed")
     if parsed.isna().any():
-        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        row = int(np.flatnonzero(dates)[np.flatnonzero(parsed.isna().to_numpy())[0]])
         raise log.fail(row, f"timestamp {values.iloc[row]!r} is neither epoch seconds nor a date")
-    return parsed.dt.as_unit("s").astype("int64").to_numpy()
+    seconds = numeric.to_numpy(dtype=np.float64, na_value=0.0).astype(np.int64)
+    seconds[dates] = parsed.dt.as_unit("s").astype("int64").to_numpy()
+    return seconds
 
 
 def _user_table(table: Table) -> pd.DataFrame:
     table.require_columns(["user_id"])
     frame = table.frame.copy()
-    frame["user_id"] = table.unique_ids("user_id")
+    frame["user_id"] = table.unique("user_id", table.ids("user_id"))
     return frame
 
 
 def _item_table(table: Table) -> pd.DataFrame:
     table.require_columns(["item_id"])
     frame = table.frame.copy()
-    frame["item_id"] = table.unique_ids("item_id")
+    frame["item_id"] = table.unique("item_id", table.ids("item_id"))
     frame["title"] = frame["title"].astype(str) if "title" in frame else frame["item_id"].astype(str)
     frame["genres"] = ([[g for g in str(s).split("|") if g] for s in frame["genres"]]
                        if "genres" in frame else [[] for _ in range(len(frame))])

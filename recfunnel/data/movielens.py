@@ -30,7 +30,7 @@ def load_ml1m(directory: Path) -> Dataset:
     movies = read_delimited(directory / "movies.dat", sep="::",
                             columns=["item_id", "title", "genres"])
     user_table = pd.DataFrame({
-        "user_id": users.unique_ids("user_id"),
+        "user_id": users.unique("user_id", users.integers("user_id")),
         "gender": users.frame["gender"].str.strip(),
         "age": users.integers("age"),
         "occupation": users.frame["occupation"].str.strip(),
@@ -38,13 +38,13 @@ def load_ml1m(directory: Path) -> Dataset:
     })
     titles = movies.frame["title"].str.strip()
     item_table = pd.DataFrame({
-        "item_id": movies.unique_ids("item_id"),
+        "item_id": movies.unique("item_id", movies.integers("item_id")),
         "title": titles,
         "genres": [[g for g in s.split("|") if g] for s in movies.frame["genres"].str.strip()],
         "year": _year_from_titles(titles),
     })
     return build_dataset("ml-1m", ratings, user_table, item_table,
-                         user_source=users.path, item_source=movies.path)
+                         user_source=users.path, item_source=movies.path, integer_ids=True)
 
 
 def load_ml100k(directory: Path) -> Dataset:
@@ -57,7 +57,7 @@ def load_ml100k(directory: Path) -> Dataset:
     items = read_delimited(directory / "u.item", sep="|",
                            columns=["item_id", "title", "release", "video", "url", *flag_columns])
     user_table = pd.DataFrame({
-        "user_id": users.unique_ids("user_id"),
+        "user_id": users.unique("user_id", users.integers("user_id")),
         "gender": users.frame["gender"].str.strip(),
         "age": users.integers("age"),
         "occupation": users.frame["occupation"].str.strip(),
@@ -70,13 +70,13 @@ def load_ml100k(directory: Path) -> Dataset:
     release = pd.to_datetime(items.frame["release"].str.strip(), format="%d-%b-%Y", errors="coerce")
     titles = items.frame["title"].str.strip()
     item_table = pd.DataFrame({
-        "item_id": items.unique_ids("item_id"),
+        "item_id": items.unique("item_id", items.integers("item_id")),
         "title": titles,
         "genres": [[ML100K_GENRES[j] for j in np.flatnonzero(row)] for row in flags],
         "year": release.dt.year.astype("float64").fillna(pd.Series(_year_from_titles(titles))),
     })
     return build_dataset("ml-100k", ratings, user_table, item_table,
-                         user_source=users.path, item_source=items.path)
+                         user_source=users.path, item_source=items.path, integer_ids=True)
 
 
 def _year_from_titles(titles: pd.Series) -> np.ndarray:

@@ -25,13 +25,21 @@ _FIELD_SEP = "\x1f"  # ASCII unit separator: stands in for multi-character separ
 class Table:
     """A parsed table (all cells as strings) plus a way to name the source line of each row."""
 
-    def __init__(self, path: Path, frame: pd.DataFrame, locate: Callable[[int], str]):
+    def __init__(self, path: Path, frame: pd.DataFrame, locate: Callable[[int], tuple[str, str]],
+                 sep: str | None = None):
         self.path = path
         self.frame = frame
         self.locate = locate
+        self.sep = sep  # set for header-less files, whose lines must have len(columns) fields
 
     def fail(self, row: int, message: str) -> DataError:
-        return DataError(f"{self.locate(row)}: {message}")
+        where, line = self.locate(row)
+        if self.sep is not None:
+            found = len(line.split(self.sep))
+            if found < len(self.frame.columns):
+                message = (f"expected {len(self.frame.columns)} fields separated by "
+                           f"{_show_sep(self.sep)}, found {found}")
+        return DataError(f"{where}: {message}")
 
     def require_columns(self, columns: list[str]) -> None:
         missing = [c for c in columns if c not in self.frame.columns]
@@ -46,7 +54,7 @@ class Table:
         bad = parsed.isna() | (parsed != np.floor(parsed))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise self.fail(row, f"{what or column} {_show(values.iloc[row])} is not an integer")
+            raise self.fail(row, f"{what or column} {values.iloc[row]!r} is not an integer")
         return parsed.to_numpy(dtype=np.int64)
 
     def floats(self, column: str, *, allow_empty: bool = False) -> np.ndarray:
@@ -57,7 +65,7 @@ class Table:
             bad &= values.notna() & (values.astype(str).str.strip() != "")
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise self.fail(row, f"{column} {_show(values.iloc[row])} is not a number")
+            raise self.fail(row, f"{column} {values.iloc[row]!r} is not a number")
         return parsed.to_numpy(dtype=np.float64)
 
     def ids(self, column: str) -> np.ndarray:
@@ -71,12 +79,12 @@ class Table:
             return parsed.to_numpy(dtype=np.int64)
         return values.astype(str).str.strip().to_numpy(dtype=object)
 
-    def unique_ids(self, column: str) -> np.ndarray:
-        ids = self.ids(column)
+    def unique(self, column: str, ids: np.ndarray) -> np.ndarray:
+        """``ids`` (parsed from ``column``), after checking that no id repeats."""
         duplicated = pd.Series(ids).duplicated().to_numpy()
         if duplicated.any():
             row = int(np.flatnonzero(duplicated)[0])
-            raise self.fail(row, f"duplicate {column} {_show(ids[row])}")
+            raise self.fail(row, f"duplicate {column} {as_python(ids[row])!r}")
         return ids
 
 
@@ -89,7 +97,7 @@ def read_delimited(
         first = text.lstrip().splitlines()[0]
         raise DataError(
             f"{path}:1: expected {len(columns)} fields separated by {sep!r}, found none in "
-            f"{_show(first[:80])} (wrong file or separator?)"
+            f"{first[:80]!r} (wrong file or separator?)"
         )
     if len(sep) > 1:
         text = text.replace(sep, _FIELD_SEP)
@@ -102,13 +110,7 @@ def read_delimited(
     except pd.errors.ParserError as err:
         raise _field_count_error(path, err, len(columns)) from None
     frame.columns = columns
-    locate = _line_locator(path, text, header_lines=0)
-    short = frame[columns[-1]].isna() if len(columns) > 1 else pd.Series(False, index=frame.index)
-    if short.any():
-        row = int(np.flatnonzero(short.to_numpy())[0])
-        raise DataError(f"{locate(row)}: expected {len(columns)} fields separated by "
-                        f"{_show_sep(sep)}, found fewer")
-    return Table(path, frame, locate)
+    return Table(path, frame, _line_locator(path, text, header_lines=0), sep=sep)
 
 
 def read_table(path: Path) -> Table:
@@ -123,13 +125,13 @@ def read_table(path: Path) -> Table:
         frame = frame.astype({c: str for c in frame.columns if frame[c].dtype != object})
         if frame.empty:
             raise DataError(f"{path}: the table has no rows")
-        return Table(path, frame, lambda row: f"{path}: row {row + 1}")
+        return Table(path, frame, lambda row: (f"{path}: row {row + 1}", ""))
     text = _read_text(path, "utf-8")
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     header = text.splitlines()[0]
     if sep not in header and any(s in header for s in (";", "\t", "|", ",")):
         raise DataError(f"{path}:1: expected {_show_sep(sep)}-separated columns with a header, "
-                        f"got {_show(header[:80])} (wrong separator?)")
+                        f"got {header[:80]!r} (wrong separator?)")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                             na_values=[], engine="c")
@@ -164,18 +166,18 @@ def _read_text(path: Path, encoding: str) -> str:
     return text
 
 
-def _line_locator(path: Path, text: str, header_lines: int) -> Callable[[int], str]:
-    """Maps a parsed row to its 1-based line, skipping blank lines the way the parser does."""
+def _line_locator(path: Path, text: str, header_lines: int) -> Callable[[int], tuple[str, str]]:
+    """Maps a parsed row to "file:line" and the line's text, skipping blank lines as the parser does."""
 
-    def locate(row: int) -> str:
+    def locate(row: int) -> tuple[str, str]:
         seen = -1
         for number, line in enumerate(text.splitlines(), start=1):
             if number <= header_lines or not line.strip():
                 continue
             seen += 1
             if seen == row:
-                return f"{path}:{number}"
-        return f"{path}: row {row + 1}"
+                return f"{path}:{number}", line
+        return f"{path}: row {row + 1}", ""
 
     return locate
 
@@ -188,8 +190,9 @@ def _field_count_error(path: Path, err: Exception, expected: int | None) -> Data
     return DataError(f"{path}:{line}: expected {expected or want} fields, found {saw}")
 
 
-def _show(value: object) -> str:
-    return repr(str(value))
+def as_python(value: object) -> object:
+    """A NumPy scalar as the plain Python value, so messages read 7 and 'x', not np.int64(7)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _show_sep(sep: str) -> str:

@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recfunnel.eval.metrics import CatalogStats, bootstrap_ci, evaluate_lists, intra_list_diversity
+from recfunnel.retrieval.topk import PAD
+
+
+def catalog(n_items=6, genres=None):
+    train = sp.csr_matrix(np.array([[1, 1, 0, 0, 0, 0], [1, 0, 1, 0, 0, 0]], dtype=np.float32))
+    return CatalogStats.from_train(train[:, :n_items], genres)
+
+
+def test_hand_computed_hit_rate_ndcg_mrr():
+    lists = np.array([[3, 1, 2], [0, 4, 5], [5, 4, 3]])
+    targets = np.array([1, 0, 2])  # ranks 2, 1, miss
+    r = evaluate_lists(lists, targets, catalog(), ks=(1, 3), n_bootstrap=0)
+    assert r["HR@1"] == pytest.approx(1 / 3)
+    assert r["HR@3"] == pytest.approx(2 / 3)
+    assert r["NDCG@1"] == pytest.approx(1 / 3)
+    assert r["NDCG@3"] == pytest.approx((1 / math.log2(3) + 1) / 3)
+    assert r["MRR"] == pytest.approx((1 / 2 + 1) / 3)
+
+
+def test_coverage_popularity_tail():
+    lists = np.array([[0, 1], [0, 2]])
+    r = evaluate_lists(lists, np.array([9, 9]), catalog(), ks=(1, 2), n_bootstrap=0)
+    assert r["coverage@1"] == pytest.approx(1 / 6) and r["coverage@2"] == pytest.approx(3 / 6)
+    # item 0 was seen by both training users, items 1 and 2 by one each
+    assert r["popularity@1"] == pytest.approx(1.0)
+    assert r["popularity@2"] == pytest.approx((1 + 0.5 + 1 + 0.5) / 4)
+    # head = the ceil(0.2 * 6) = 2 most popular: items 0 and 1 (ties broken by index)
+    assert r["tail_share@2"] == pytest.approx(1 / 4)
+
+
+def test_padding_is_not_an_item():
+    r = evaluate_lists(np.array([[0, PAD]]), np.array([5]), catalog(), ks=(2,), n_bootstrap=0)
+    assert r["coverage@2"] == pytest.approx(1 / 6) and r["popularity@2"] == pytest.approx(1.0)
+
+
+def test_genre_diversity():
+    genres = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32))
+    assert intra_list_diversity(np.array([[0, 1]]), genres) == pytest.approx(0.0)
+    assert intra_list_diversity(np.array([[0, 2]]), genres) == pytest.approx(1.0)
+    # pairs: (0,1)=0, (0,2)=1, (1,2)=1 dissimilarity -> 2/3
+    assert intra_list_diversity(np.array([[0, 1, 2]]), genres) == pytest.approx(2 / 3)
+    assert intra_list_diversity(np.array([[0, 3]]), genres) == pytest.approx(1 - 1 / math.sqrt(2))
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    values = np.random.default_rng(0).random(500)
+    low, high = bootstrap_ci(values, 500)
+    assert low < values.mean() < high
+    assert high - low < 0.1

@@ -1,0 +1,135 @@
+"""The CLI end to end, as a user runs it: generated data in, artifacts, metrics and lists out."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recfunnel.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result
+
+
+@pytest.fixture(scope="module")
+def fitted_dir(tmp_path_factory, small_ml1m_dir):
+    out = tmp_path_factory.mktemp("art") / "system"
+    result = run("fit", "--data", small_ml1m_dir, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "held-out test" in result.output
+    return out
+
+
+def test_fit_writes_a_versioned_artifact_directory(fitted_dir):
+    manifest = json.loads((fitted_dir / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["holdout"] is True
+    assert manifest["stages"]["retrieval"]["model"] == "ease"
+    assert len(manifest["selection"]) == 6
+    assert {p.name for p in fitted_dir.iterdir()} >= {
+        "manifest.json", "users.parquet", "items.parquet", "history.parquet", "heldout.parquet",
+        "retrieval.safetensors"}
+
+
+def test_evaluate_reproduces_the_fit_report(fitted_dir):
+    manifest = json.loads((fitted_dir / "manifest.json").read_text())
+    result = run("evaluate", "--artifacts", fitted_dir)
+    assert result.exit_code == 0, result.output
+    assert f"{manifest['test']['metrics']['HR@10']:.4f}" in result.output
+    assert f"{manifest['test']['metrics']['NDCG@500']:.4f}" in result.output
+
+
+def test_recommend_prints_titles(fitted_dir):
+    result = run("recommend", "--artifacts", fitted_dir, "--user", "7", "--k", "5")
+    assert result.exit_code == 0, result.output
+    assert "Top 5 for user 7" in result.output
+    assert result.output.count("(19") + result.output.count("(20") >= 5  # titles end in a year
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_export_excludes_visible_history(tmp_path, fitted_dir, suffix):
+    out = tmp_path / f"recs.{suffix}"
+    result = run("export", "--artifacts", fitted_dir, "--k", "20", "--out", out)
+    assert result.exit_code == 0, result.output
+    recs = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert recs.groupby("user_id").size().eq(20).all() and recs["user_id"].nunique() == 300
+    history = pd.read_parquet(fitted_dir / "history.parquet")
+    users = pd.read_parquet(fitted_dir / "users.parquet")["user_id"].to_numpy()
+    items = pd.read_parquet(fitted_dir / "items.parquet")["item_id"].to_numpy()
+    seen = set(zip(users[history["user"]], items[history["item"]]))
+    assert not any(pair in seen for pair in zip(recs["user_id"], recs["item_id"]))
+    assert (recs.groupby("user_id")["score"].diff().dropna() <= 0).all()
+
+
+def test_baselines_table(small_ml1m_dir):
+    result = run("baselines", "--data", small_ml1m_dir, "--models", "most-popular,ease")
+    assert result.exit_code == 0, result.output
+    assert "most-popular" in result.output and "ease" in result.output
+
+
+def test_synth_command(tmp_path):
+    result = run("data", "synth", "--users", "40", "--items", "60", "--interactions", "300",
+                 "--format", "ml-100k", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "u.data").read_text().count("\n") == 300
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "--data", "/nonexistent/data"], "no such file or directory"),
+    (["recommend", "--artifacts", "/nonexistent", "--user", "1"], "not a recfunnel artifact directory"),
+    (["fit", "--data", "ml-1m", "--model", "svd"], "unknown model 'svd'"),
+])
+def test_user_mistakes_exit_2_with_one_line(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_unknown_user_and_bad_export_suffix(fitted_dir, tmp_path):
+    result = run("recommend", "--artifacts", fitted_dir, "--user", "nobody")
+    assert result.exit_code == 2 and "unknown user 'nobody'" in result.output
+    result = run("export", "--artifacts", fitted_dir, "--out", tmp_path / "recs.json")
+    assert result.exit_code == 2 and "must end in .csv or .parquet" in result.output
+
+
+def test_real_entry_point_malformed_file_no_traceback(tmp_path):
+    bad = tmp_path / "log.csv"
+    bad.write_text("user_id,item_id,timestamp\n1,2,3\n1,x,y\n")
+    proc = subprocess.run([sys.executable, "-m", "recfunnel", "fit", "--data", str(bad),
+                           "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "log.csv:3: timestamp 'y'" in proc.stderr
+
+
+def test_ml100k_with_interactions_removed_never_recommends_visible_items(tmp_path, ml100k_dir):
+    """A user's own copy of ML-100K, 10% of lines dropped: every exported list avoids every item
+    the user was seen with (all but the held-out last interaction), for every user."""
+    data = tmp_path / "ml-100k"
+    data.mkdir()
+    for name in ("u.user", "u.item"):
+        (data / name).write_bytes((ml100k_dir / name).read_bytes())
+    lines = (ml100k_dir / "u.data").read_text().splitlines()
+    keep = np.random.default_rng(0).random(len(lines)) > 0.1
+    (data / "u.data").write_text("\n".join(l for l, k in zip(lines, keep) if k) + "\n")
+    result = run("fit", "--data", data, "--out", tmp_path / "art")
+    assert result.exit_code == 0, result.output
+    result = run("export", "--artifacts", tmp_path / "art", "--k", "500", "--out", tmp_path / "r.csv")
+    assert result.exit_code == 0, result.output
+
+    log = pd.read_csv(data / "u.data", sep="\t", names=["user_id", "item_id", "rating", "ts"])
+    log["order"] = np.arange(len(log))
+    log = log.sort_values(["ts", "order"], kind="stable")
+    last = log.groupby("user_id").tail(1).index
+    visible = set(zip(log.drop(index=last)["user_id"], log.drop(index=last)["item_id"]))
+    recs = pd.read_csv(tmp_path / "r.csv")
+    assert recs["user_id"].nunique() == log["user_id"].nunique()
+    assert recs.groupby("user_id").size().eq(500).all()
+    assert not any(pair in visible for pair in zip(recs["user_id"], recs["item_id"]))
