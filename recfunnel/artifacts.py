@@ -41,12 +41,12 @@ class System:
     retrieval: Recommender
 
     def __post_init__(self) -> None:
-        self.history = self.dataset.matrix()
+        self.history = self.dataset.history()
 
     def recommend(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per user, their visible history excluded."""
         return rank_users(lambda batch: self.retrieval.score(batch, self.history), users,
-                          self.history, k, desc="recommending")
+                          self.history.matrix, k, desc="recommending")
 
 
 def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.DataFrame | None,

@@ -56,7 +56,7 @@ def select_and_fit(
 ) -> Fitted:
     """Pick hyperparameters by validation NDCG@10 (model fit on train), then refit on train +
     validation and report on test; with ``holdout=False`` the refit uses every interaction."""
-    train = dataset.matrix(split.train)
+    train = dataset.history(split.train)
     points = grid_points(model_class.param_grid if grid is None else grid)
     trials = []
     if len(points) > 1 and len(split.valid):
@@ -71,9 +71,9 @@ def select_and_fit(
         best = points[0] if points else {}
     history = split.train_valid if holdout else dataset.interactions
     start = time.perf_counter()
-    model = model_class(**best).fit(dataset.matrix(history), dataset)
+    model = model_class(**best).fit(dataset.history(history), dataset)
     fitted = Fitted(model, history, trials, time.perf_counter() - start)
     if holdout and len(split.test):
-        fitted.test = evaluate_model(model, split.test, dataset.matrix(history),
+        fitted.test = evaluate_model(model, split.test, dataset.history(history),
                                      catalog_stats(dataset, history), desc="testing")
     return fitted

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from recfunnel.data.history import History
 
 INTERACTION_COLUMNS = ("user", "item", "timestamp", "rating")
 
@@ -40,9 +43,14 @@ class Dataset:
 
     def matrix(self, interactions: pd.DataFrame | None = None) -> sp.csr_matrix:
         """Binary user x item CSR matrix of ``interactions`` (default: all of them)."""
-        return interaction_matrix(
-            self.interactions if interactions is None else interactions, self.n_users, self.n_items
-        )
+        return self.history(interactions).matrix
+
+    def history(self, interactions: pd.DataFrame | None = None) -> History:
+        """``interactions`` (default: all of them) as a :class:`History` over this catalog."""
+        from recfunnel.data.history import History
+
+        return History(self.interactions if interactions is None else interactions,
+                       self.n_users, self.n_items)
 
     def user_index(self, raw_id: Any) -> int | None:
         """Index of a raw user id (given as it appears in the files, or as a string); None if unknown."""

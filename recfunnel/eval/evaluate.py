@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+
+from recfunnel.data.history import History
 
 from recfunnel.eval.metrics import KS, CatalogStats, Report, evaluate_lists
 from recfunnel.retrieval.base import Recommender
@@ -14,7 +15,7 @@ from recfunnel.retrieval.topk import rank_users
 def evaluate_model(
     model: Recommender,
     heldout: pd.DataFrame,
-    history: sp.csr_matrix,
+    history: History,
     catalog: CatalogStats,
     *,
     ks: tuple[int, ...] = KS,
@@ -25,6 +26,6 @@ def evaluate_model(
     score the lists against the held-out item."""
     users = heldout["user"].to_numpy(dtype=np.int64)
     targets = heldout["item"].to_numpy(dtype=np.int64)
-    lists, _ = rank_users(lambda batch: model.score(batch, history), users, history, max(ks),
-                          desc=desc)
+    lists, _ = rank_users(lambda batch: model.score(batch, history), users, history.matrix,
+                          max(ks), desc=desc)
     return evaluate_lists(lists, targets, catalog, ks=ks, n_bootstrap=n_bootstrap)

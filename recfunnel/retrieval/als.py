@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from recfunnel.data.dataset import Dataset
+from recfunnel.data.history import History
 from recfunnel.retrieval.base import Recommender
 
 
@@ -25,7 +25,8 @@ class ALS(Recommender):
         self.iterations = iterations
         self.seed = seed
 
-    def fit(self, interactions: sp.csr_matrix, dataset: Dataset | None = None) -> ALS:
+    def fit(self, history: History, dataset: Dataset) -> ALS:
+        interactions = history.matrix
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS ones only contend
             model = AlternatingLeastSquares(
                 factors=self.factors, regularization=self.regularization, alpha=self.alpha,
@@ -36,7 +37,7 @@ class ALS(Recommender):
         self.item_factors_ = np.asarray(model.item_factors)
         return self
 
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, users: np.ndarray, history: History) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
 
     def get_params(self) -> dict[str, Any]:

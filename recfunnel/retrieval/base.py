@@ -6,13 +6,13 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from recfunnel.data.dataset import Dataset
+from recfunnel.data.history import History
 
 
 class Recommender(ABC):
-    """Fit on a user x item interaction matrix; score users against the whole catalog.
+    """Fit on users' histories; score users against the whole catalog.
 
     Hyperparameters are constructor arguments, as in scikit-learn; ``param_grid`` lists the values
     model selection tries on the validation split. Learned state is a dict of arrays, so a model is
@@ -23,12 +23,12 @@ class Recommender(ABC):
     param_grid: ClassVar[dict[str, list[Any]]] = {}
 
     @abstractmethod
-    def fit(self, interactions: sp.csr_matrix, dataset: Dataset | None = None) -> Recommender:
-        """Learn from ``interactions`` (binary, users x items); ``dataset`` gives features if needed."""
+    def fit(self, history: History, dataset: Dataset) -> Recommender:
+        """Learn from ``history`` (the training interactions); ``dataset`` gives user/item features."""
 
     @abstractmethod
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        """Scores [len(users), n_items]; ``history`` is the full user x item matrix of visible items."""
+    def score(self, users: np.ndarray, history: History) -> np.ndarray:
+        """Scores [len(users), n_items] given every user's visible ``history``."""
 
     @abstractmethod
     def get_params(self) -> dict[str, Any]:

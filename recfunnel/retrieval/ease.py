@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recfunnel.data.dataset import Dataset
+from recfunnel.data.history import History
 from recfunnel.errors import RecfunnelError
 from recfunnel.retrieval.base import Recommender
 
@@ -21,7 +21,8 @@ class EASE(Recommender):
     def __init__(self, l2: float = 500.0):
         self.l2 = l2
 
-    def fit(self, interactions: sp.csr_matrix, dataset: Dataset | None = None) -> EASE:
+    def fit(self, history: History, dataset: Dataset) -> EASE:
+        interactions = history.matrix
         n_items = interactions.shape[1]
         if n_items > MAX_ITEMS:
             raise RecfunnelError(f"EASE needs a dense {n_items}x{n_items} matrix; it is limited to "
@@ -34,8 +35,8 @@ class EASE(Recommender):
         self.weights_ = weights.astype(np.float32)
         return self
 
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(history[users] @ self.weights_)
+    def score(self, users: np.ndarray, history: History) -> np.ndarray:
+        return np.asarray(history.matrix[users] @ self.weights_)
 
     def get_params(self) -> dict[str, Any]:
         return {"l2": self.l2}

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recfunnel.data.dataset import Dataset
+from recfunnel.data.history import History
 from recfunnel.retrieval.base import Recommender
 
 
 class MostPopular(Recommender):
     name = "most-popular"
 
-    def fit(self, interactions: sp.csr_matrix, dataset: Dataset | None = None) -> MostPopular:
+    def fit(self, history: History, dataset: Dataset) -> MostPopular:
+        interactions = history.matrix
         self.counts_ = np.asarray(interactions.sum(axis=0), dtype=np.float32).ravel()
         return self
 
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    def score(self, users: np.ndarray, history: History) -> np.ndarray:
         return np.broadcast_to(self.counts_, (len(users), len(self.counts_)))
 
     def get_params(self) -> dict[str, Any]:

@@ -50,8 +50,8 @@ def test_ease_matches_a_naive_reference_and_the_literature(ml100k):
 
 def test_als_matches_implicits_own_recommend(ml100k):
     dataset, split = ml100k
-    model = ALS(factors=64, regularization=0.05, alpha=1.0).fit(dataset.matrix(split.train_valid))
-    history = dataset.matrix(split.train_valid)
+    model = ALS(factors=64, regularization=0.05, alpha=1.0).fit(dataset.history(split.train_valid), dataset)
+    history = dataset.history(split.train_valid)
     from recfunnel.eval.evaluate import evaluate_model
     from recfunnel.pipeline import catalog_stats
 
@@ -60,7 +60,8 @@ def test_als_matches_implicits_own_recommend(ml100k):
     reference = AlternatingLeastSquares(factors=64)
     reference.user_factors, reference.item_factors = model.user_factors_, model.item_factors_
     users = split.test["user"].to_numpy()
-    ids, _ = reference.recommend(users, history[users], N=10, filter_already_liked_items=True)
+    ids, _ = reference.recommend(users, history.matrix[users], N=10,
+                                 filter_already_liked_items=True)
     hr = np.mean([t in row for t, row in zip(split.test["item"], ids)])
     assert ours["HR@10"] == pytest.approx(hr, abs=2 / len(users))
     assert 0.09 <= ours["HR@10"] <= 0.16

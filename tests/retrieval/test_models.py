@@ -20,12 +20,12 @@ def synth_dataset(small_ml1m_dir):
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def fitted(request, synth_dataset):
     dataset, split = synth_dataset
-    return MODELS[request.param]().fit(dataset.matrix(split.train), dataset), dataset, split
+    return MODELS[request.param]().fit(dataset.history(split.train), dataset), dataset, split
 
 
 def test_scores_cover_the_catalog(fitted):
     model, dataset, split = fitted
-    history = dataset.matrix(split.train)
+    history = dataset.history(split.train)
     scores = np.asarray(model.score(np.array([0, 5, 7]), history))
     assert scores.shape == (3, dataset.n_items)
     assert np.isfinite(scores).all()
@@ -33,7 +33,7 @@ def test_scores_cover_the_catalog(fitted):
 
 def test_state_round_trip_gives_identical_scores(fitted):
     model, dataset, split = fitted
-    history = dataset.matrix(split.train)
+    history = dataset.history(split.train)
     clone = type(model)(**model.get_params())
     clone.load_state({k: np.array(v) for k, v in model.state().items()})
     users = np.arange(dataset.n_users)
@@ -42,7 +42,7 @@ def test_state_round_trip_gives_identical_scores(fitted):
 
 def test_beats_random_on_structured_data(fitted):
     model, dataset, split = fitted
-    history = dataset.matrix(split.train)
+    history = dataset.history(split.train)
     report = evaluate_model(model, split.valid, history, catalog_stats(dataset, split.train),
                             ks=(10,), n_bootstrap=0)
     random_hr = 10 / dataset.n_items
