@@ -61,7 +61,9 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
         history.to_parquet(tmp / "history.parquet", index=False)
         if heldout is not None:
             heldout.to_parquet(tmp / "heldout.parquet", index=False)
-        save_file(retrieval.state(), str(tmp / "retrieval.safetensors"))
+        # safetensors writes raw buffers: a transposed (non-contiguous) array would come back scrambled
+        arrays = {k: np.ascontiguousarray(v) for k, v in retrieval.state().items()}
+        save_file(arrays, str(tmp / "retrieval.safetensors"))
         manifest = {
             "format_version": FORMAT_VERSION,
             "recfunnel_version": recfunnel.__version__,

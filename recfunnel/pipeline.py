@@ -57,18 +57,16 @@ def select_and_fit(
     """Pick hyperparameters by validation NDCG@10 (model fit on train), then refit on train +
     validation and report on test; with ``holdout=False`` the refit uses every interaction."""
     train = dataset.history(split.train)
-    points = grid_points(model_class.param_grid if grid is None else grid)
+    points = grid_points(model_class.param_grid if grid is None else grid) or [{}]
     trials = []
-    if len(points) > 1 and len(split.valid):
-        for params in tqdm(points, desc=f"selecting {model_class.name}", disable=None, leave=False):
-            start = time.perf_counter()
-            model = model_class(**params).fit(train, dataset)
-            report = evaluate_model(model, split.valid, train, catalog_stats(dataset, split.train),
-                                    ks=(10,), n_bootstrap=0, desc="validating")
-            trials.append(Trial(params, report[SELECTION_METRIC], time.perf_counter() - start))
-        best = max(trials, key=lambda t: t.score).params
-    else:
-        best = points[0] if points else {}
+    for params in tqdm(points, desc=f"selecting {model_class.name}", disable=None, leave=False):
+        start = time.perf_counter()
+        model = model_class(**params).fit(train, dataset, split.valid)
+        report = evaluate_model(model, split.valid, train, catalog_stats(dataset, split.train),
+                                ks=(10,), n_bootstrap=0, desc="validating")
+        trials.append(Trial(model.selected_params(), report[SELECTION_METRIC],
+                            time.perf_counter() - start))
+    best = max(trials, key=lambda t: t.score).params
     history = split.train_valid if holdout else dataset.interactions
     start = time.perf_counter()
     model = model_class(**best).fit(dataset.history(history), dataset)

@@ -133,3 +133,21 @@ def test_ml100k_with_interactions_removed_never_recommends_visible_items(tmp_pat
     assert recs["user_id"].nunique() == log["user_id"].nunique()
     assert recs.groupby("user_id").size().eq(500).all()
     assert not any(pair in visible for pair in zip(recs["user_id"], recs["item_id"]))
+
+
+def test_two_tower_through_fit_evaluate_recommend(tmp_path, small_ml1m_dir, monkeypatch):
+    """The two-tower model saved and reloaded scores exactly as it did when fit."""
+    from recfunnel.retrieval.two_tower_recommender import TwoTower
+
+    monkeypatch.setattr(TwoTower, "param_grid",
+                        {"epochs": [3], "dim": [16], "hidden": [32], "history_length": [10]})
+    out = tmp_path / "tt"
+    result = run("fit", "--data", small_ml1m_dir, "--out", out, "--model", "two-tower")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    result = run("evaluate", "--artifacts", out)
+    assert result.exit_code == 0, result.output
+    assert f"{manifest['test']['metrics']['NDCG@10']:.4f}" in result.output
+    assert f"{manifest['test']['metrics']['HR@500']:.4f}" in result.output
+    result = run("recommend", "--artifacts", out, "--user", "3", "--k", "5")
+    assert result.exit_code == 0 and "Top 5 for user 3" in result.output

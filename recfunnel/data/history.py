@@ -37,3 +37,14 @@ class History:
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.sequences[1])
+
+    @cached_property
+    def _pair_keys(self) -> np.ndarray:
+        frame = self.interactions
+        return np.unique(frame["user"].to_numpy(np.int64) * self.n_items + frame["item"].to_numpy())
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Elementwise: has ``users[i]`` been seen with ``items[i]``? (broadcasts like NumPy)"""
+        keys = np.asarray(users, dtype=np.int64) * self.n_items + np.asarray(items, dtype=np.int64)
+        where = np.searchsorted(self._pair_keys, keys).clip(max=len(self._pair_keys) - 1)
+        return self._pair_keys[where] == keys if len(self._pair_keys) else np.zeros(keys.shape, bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
@@ -25,7 +26,8 @@ class ALS(Recommender):
         self.iterations = iterations
         self.seed = seed
 
-    def fit(self, history: History, dataset: Dataset) -> ALS:
+    def fit(self, history: History, dataset: Dataset,
+            validation: pd.DataFrame | None = None) -> ALS:
         interactions = history.matrix
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS ones only contend
             model = AlternatingLeastSquares(

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
@@ -23,8 +24,10 @@ class Recommender(ABC):
     param_grid: ClassVar[dict[str, list[Any]]] = {}
 
     @abstractmethod
-    def fit(self, history: History, dataset: Dataset) -> Recommender:
-        """Learn from ``history`` (the training interactions); ``dataset`` gives user/item features."""
+    def fit(self, history: History, dataset: Dataset,
+            validation: pd.DataFrame | None = None) -> Recommender:
+        """Learn from ``history`` (the training interactions); ``dataset`` gives user/item features;
+        a model that stops early watches ``validation`` (one held-out item per user)."""
 
     @abstractmethod
     def score(self, users: np.ndarray, history: History) -> np.ndarray:
@@ -33,6 +36,11 @@ class Recommender(ABC):
     @abstractmethod
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments, JSON-serialisable."""
+
+    def selected_params(self) -> dict[str, Any]:
+        """Parameters to refit with once validation data is folded into training (a model that
+        stopped early returns its best epoch count here)."""
+        return self.get_params()
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:

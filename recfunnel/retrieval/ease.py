@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
@@ -21,7 +22,8 @@ class EASE(Recommender):
     def __init__(self, l2: float = 500.0):
         self.l2 = l2
 
-    def fit(self, history: History, dataset: Dataset) -> EASE:
+    def fit(self, history: History, dataset: Dataset,
+            validation: pd.DataFrame | None = None) -> EASE:
         interactions = history.matrix
         n_items = interactions.shape[1]
         if n_items > MAX_ITEMS:

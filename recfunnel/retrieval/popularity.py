@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
@@ -14,7 +15,8 @@ from recfunnel.retrieval.base import Recommender
 class MostPopular(Recommender):
     name = "most-popular"
 
-    def fit(self, history: History, dataset: Dataset) -> MostPopular:
+    def fit(self, history: History, dataset: Dataset,
+            validation: pd.DataFrame | None = None) -> MostPopular:
         interactions = history.matrix
         self.counts_ = np.asarray(interactions.sum(axis=0), dtype=np.float32).ravel()
         return self

@@ -7,8 +7,9 @@ from recfunnel.retrieval.als import ALS
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.ease import EASE
 from recfunnel.retrieval.popularity import MostPopular
+from recfunnel.retrieval.two_tower_recommender import TwoTower
 
-MODELS: dict[str, type[Recommender]] = {m.name: m for m in (MostPopular, EASE, ALS)}
+MODELS: dict[str, type[Recommender]] = {m.name: m for m in (TwoTower, MostPopular, EASE, ALS)}
 BASELINES = ("most-popular", "ease", "als")
 
 

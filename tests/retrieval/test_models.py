@@ -17,10 +17,14 @@ def synth_dataset(small_ml1m_dir):
     return dataset, temporal_leave_one_out(dataset.interactions)
 
 
+FAST_PARAMS = {"two-tower": dict(epochs=4, batch_size=256, dim=32, hidden=64, history_length=20)}
+
+
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def fitted(request, synth_dataset):
     dataset, split = synth_dataset
-    return MODELS[request.param]().fit(dataset.history(split.train), dataset), dataset, split
+    model = MODELS[request.param](**FAST_PARAMS.get(request.param, {}))
+    return model.fit(dataset.history(split.train), dataset, split.valid), dataset, split
 
 
 def test_scores_cover_the_catalog(fitted):
