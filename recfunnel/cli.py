@@ -181,8 +181,7 @@ def export(
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise RecfunnelError(f"{out}: the output must end in .csv or .parquet")
     system = load_system(artifacts)
-    history_counts = np.bincount(system.dataset.interactions["user"], minlength=system.dataset.n_users)
-    users = np.flatnonzero(history_counts > 0)
+    users = np.flatnonzero(system.history.lengths() > 0)
     if len(users) < system.dataset.n_users:
         log.warning("%d users have no visible history and are not exported",
                     system.dataset.n_users - len(users))

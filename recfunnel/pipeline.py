@@ -59,10 +59,11 @@ def select_and_fit(
     train = dataset.history(split.train)
     points = grid_points(model_class.param_grid if grid is None else grid) or [{}]
     trials = []
+    train_catalog = catalog_stats(dataset, split.train)
     for params in tqdm(points, desc=f"selecting {model_class.name}", disable=None, leave=False):
         start = time.perf_counter()
         model = model_class(**params).fit(train, dataset, split.valid)
-        report = evaluate_model(model, split.valid, train, catalog_stats(dataset, split.train),
+        report = evaluate_model(model, split.valid, train, train_catalog,
                                 ks=(10,), n_bootstrap=0, desc="validating")
         trials.append(Trial(model.selected_params(), report[SELECTION_METRIC],
                             time.perf_counter() - start))

@@ -12,9 +12,6 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from recfunnel.data.history import History
 
-INTERACTION_COLUMNS = ("user", "item", "timestamp", "rating")
-
-
 @dataclass
 class Dataset:
     """Interactions plus user and item tables, with dense integer indices.

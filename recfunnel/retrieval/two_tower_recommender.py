@@ -87,7 +87,7 @@ class TwoTower(Recommender):
         self.categories_ = user_categories(dataset.users, self.spec_)
 
         items, offsets = history.sequences
-        lengths = np.diff(offsets)
+        lengths = history.lengths()
         example_user = np.repeat(np.arange(dataset.n_users), lengths)
         example_end = np.arange(len(items)) - offsets[example_user]
         has_history = example_end >= 1
@@ -191,11 +191,10 @@ class TwoTower(Recommender):
 
     def _mine_epoch(self, history: History, n_users: int, chunk: int = 1024) -> np.ndarray:
         """Per user, the best-scored items they never interacted with, below the top ``hard_skip``."""
-        self.model_.eval()
+        self._precompute_items()  # also puts the model in eval mode
+        items = torch.from_numpy(self.item_vectors_)
         pool = 4 * self.hard_negatives
         with torch.no_grad():
-            items = self.model_.item_vectors(torch.arange(len(self.model_.items.known)),
-                                             self.item_features_)
             out = np.empty((n_users, pool), dtype=np.int64)
             for lo in range(0, n_users, chunk):
                 users = np.arange(lo, min(n_users, lo + chunk))
@@ -218,8 +217,8 @@ class TwoTower(Recommender):
 
     def _user_vectors(self, users: np.ndarray, history: History) -> torch.Tensor:
         items, offsets = history.sequences
-        lengths = np.diff(offsets)[users]
-        window = history_window(items, offsets, users, lengths, self.history_length)
+        window = history_window(items, offsets, users, history.lengths()[users],
+                                self.history_length)
         return self.model_.user_vectors(self._user_batch(users, window))
 
     def _precompute_items(self, chunk: int = 65536) -> None:
