@@ -22,12 +22,18 @@ from safetensors.numpy import load_file, save_file
 import recfunnel
 from recfunnel.data.dataset import Dataset
 from recfunnel.errors import RecfunnelError
+from recfunnel.index.ann import IndexConfig, ItemIndex
+from recfunnel.index.offline import build_item_index, load_store
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.registry import model_class
+from recfunnel.store.base import records
+from recfunnel.store.sqlite_store import SQLiteStore
 from recfunnel.retrieval.topk import rank_users
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+INDEX_FILE = "index.faiss"
+STORE_FILE = "store.sqlite"
 
 
 @dataclass
@@ -42,6 +48,20 @@ class System:
 
     def __post_init__(self) -> None:
         self.history = self.dataset.history()
+
+    @property
+    def index(self) -> ItemIndex | None:
+        """The ANN index over the item vectors, when the retrieval model has vectors."""
+        info = self.manifest.get("index")
+        if info is None:
+            return None
+        if not hasattr(self, "_index"):
+            self._index = ItemIndex.load(self.path / INDEX_FILE, IndexConfig(**info["config"]))
+        return self._index
+
+    @property
+    def store_path(self) -> Path:
+        return self.path / STORE_FILE
 
     def recommend(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per user, their visible history excluded."""
@@ -64,6 +84,7 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
         # safetensors writes raw buffers: a transposed (non-contiguous) array would come back scrambled
         arrays = {k: np.ascontiguousarray(v) for k, v in retrieval.state().items()}
         save_file(arrays, str(tmp / "retrieval.safetensors"))
+        index_info = _write_index_and_store(tmp, dataset, history, retrieval)
         manifest = {
             "format_version": FORMAT_VERSION,
             "recfunnel_version": recfunnel.__version__,
@@ -73,6 +94,7 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
             "holdout": heldout is not None,
             "stages": {"retrieval": {"model": retrieval.name, "params": retrieval.get_params(),
                                      "file": "retrieval.safetensors"}},
+            **({"index": index_info, "store": STORE_FILE} if index_info else {}),
             **extra,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
@@ -81,6 +103,78 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _write_index_and_store(directory: Path, dataset: Dataset, history: pd.DataFrame,
+                           retrieval: Recommender) -> dict[str, Any] | None:
+    """For a model with item vectors: the ANN index and the embedded feature store."""
+    if not hasattr(retrieval, "user_vector"):
+        return None
+    visible = Dataset(dataset.name, history, dataset.users, dataset.items)
+    index, info = build_item_index(retrieval, visible.history())
+    index.save(directory / INDEX_FILE)
+    info["bytes_per_item"] = round((directory / INDEX_FILE).stat().st_size / max(1, index.size), 1)
+    with SQLiteStore(directory / STORE_FILE) as store:
+        load_store(store, retrieval, visible)
+    return info
+
+
+def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
+    """Rebuild ``system``'s index in place with ``config``; the manifest is replaced atomically."""
+    index, info = build_item_index(system.retrieval, system.history, config)
+    tmp = system.path / f".{INDEX_FILE}.tmp-{uuid.uuid4().hex[:8]}"
+    index.save(tmp)
+    info["bytes_per_item"] = round(tmp.stat().st_size / max(1, index.size), 1)
+    os.replace(tmp, system.path / INDEX_FILE)
+    system.manifest["index"] = info
+    write_manifest(system.path, system.manifest)
+    system._index = index
+    return info
+
+
+def add_items(system: System, items: pd.DataFrame) -> np.ndarray:
+    """Embed new items from their content, insert them into the store and the index, and save the
+    extended catalog and model; each file is replaced atomically, the manifest last. Returns the
+    new item indices."""
+    if system.index is None:
+        raise RecfunnelError(f"{system.path}: the {system.retrieval.name} model has no item tower; "
+                             "adding items needs a two-tower artifact")
+    if (pd.api.types.is_integer_dtype(system.dataset.items["item_id"])
+            and not pd.api.types.is_integer_dtype(items["item_id"])):
+        raise RecfunnelError("the catalog's item ids are integers; the new items' ids must be too")
+    known = set(system.dataset.items["item_id"].astype(str))
+    clash = [i for i in items["item_id"].astype(str) if i in known]
+    if clash:
+        raise RecfunnelError(f"item ids already in the catalog: {', '.join(clash[:5])}")
+    vectors = system.retrieval.add_items(items)
+    catalog = pd.concat([system.dataset.items, items[system.dataset.items.columns.intersection(
+        items.columns)]], ignore_index=True)
+    new = np.arange(system.dataset.n_items, len(catalog))
+    with SQLiteStore(system.store_path) as store:
+        store.put_items(new, records(catalog.iloc[new]), vectors)
+    system.index.add(vectors)
+    staged = {}
+    for name, write in ((INDEX_FILE, system.index.save),
+                        ("items.parquet", lambda p: catalog.to_parquet(p, index=False)),
+                        (system.manifest["stages"]["retrieval"]["file"], lambda p: save_file(
+                            {k: np.ascontiguousarray(v) for k, v in system.retrieval.state().items()},
+                            str(p)))):
+        staged[name] = system.path / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+        write(staged[name])
+    for name, tmp in staged.items():
+        os.replace(tmp, system.path / name)
+    system.manifest["dataset"]["items"] = len(catalog)
+    system.manifest["index"]["items"] = system.index.size
+    write_manifest(system.path, system.manifest)
+    system.dataset.items = catalog
+    system.history = system.dataset.history()
+    return new
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps(manifest, indent=2, default=_json_default))
+    os.replace(tmp, path / MANIFEST)
 
 
 def load_system(path: Path) -> System:

@@ -54,23 +54,26 @@ def select_and_fit(
     grid: dict[str, list[Any]] | None = None,
     holdout: bool = True,
 ) -> Fitted:
-    """Pick hyperparameters by validation NDCG@10 (model fit on train), then refit on train +
-    validation and report on test; with ``holdout=False`` the refit uses every interaction."""
+    """Pick hyperparameters by validation NDCG@10 (model fit on train), then refit the best model
+    on train + validation and report on test; with ``holdout=False`` the refit uses every
+    interaction."""
     train = dataset.history(split.train)
     points = grid_points(model_class.param_grid if grid is None else grid) or [{}]
-    trials = []
+    trials: list[Trial] = []
+    best: Recommender | None = None
     train_catalog = catalog_stats(dataset, split.train)
     for params in tqdm(points, desc=f"selecting {model_class.name}", disable=None, leave=False):
         start = time.perf_counter()
         model = model_class(**params).fit(train, dataset, split.valid)
         report = evaluate_model(model, split.valid, train, train_catalog,
                                 ks=(10,), n_bootstrap=0, desc="validating")
-        trials.append(Trial(model.selected_params(), report[SELECTION_METRIC],
+        if best is None or report[SELECTION_METRIC] > max(t.score for t in trials):
+            best = model
+        trials.append(Trial(model.get_params(), report[SELECTION_METRIC],
                             time.perf_counter() - start))
-    best = max(trials, key=lambda t: t.score).params
     history = split.train_valid if holdout else dataset.interactions
     start = time.perf_counter()
-    model = model_class(**best).fit(dataset.history(history), dataset)
+    model = best.refit(dataset.history(history), dataset)
     fitted = Fitted(model, history, trials, time.perf_counter() - start)
     if holdout and len(split.test):
         fitted.test = evaluate_model(model, split.test, dataset.history(history),

@@ -35,7 +35,7 @@ def load_interaction_log(
     log = read_table(path)
     log.require_columns(["user_id", "item_id", "timestamp"])
     users = _user_table(read_table(user_features)) if user_features else None
-    items = _item_table(read_table(item_features)) if item_features else None
+    items = item_table(read_table(item_features)) if item_features else None
     return build_dataset(path.stem, log, users, items, user_source=user_features,
                          item_source=item_features, timestamps=_timestamps(log))
 
@@ -71,7 +71,8 @@ def _user_table(table: Table) -> pd.DataFrame:
     return frame
 
 
-def _item_table(table: Table) -> pd.DataFrame:
+def item_table(table: Table) -> pd.DataFrame:
+    """An item table's rows: ``item_id`` (unique), ``title``, ``genres`` (list), ``year`` (float)."""
     table.require_columns(["item_id"])
     frame = table.frame.copy()
     frame["item_id"] = table.unique("item_id", table.ids("item_id"))

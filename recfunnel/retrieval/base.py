@@ -37,10 +37,11 @@ class Recommender(ABC):
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments, JSON-serialisable."""
 
-    def selected_params(self) -> dict[str, Any]:
-        """Parameters to refit with once validation data is folded into training (a model that
-        stopped early returns its best epoch count here)."""
-        return self.get_params()
+    def refit(self, history: History, dataset: Dataset) -> Recommender:
+        """The model to keep once validation data joins training (``history``), with the
+        parameters selection chose. A fresh fit here; a model that can keep training (a neural
+        one) warm-starts instead."""
+        return type(self)(**self.get_params()).fit(history, dataset)
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:

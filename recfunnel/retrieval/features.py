@@ -31,13 +31,17 @@ class FeatureSpec:
 
     genres: list[str]
     user_fields: dict[str, list[str]]  # field -> known values; index 0 means unknown
-    history_length: int = 50
+    history_length: int = 20
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, history_length: int = 50) -> FeatureSpec:
-        fields = {f: sorted(map(str, _user_column(dataset.users, f).dropna().unique()))
+    def from_dataset(cls, dataset: Dataset, history_length: int = 20) -> FeatureSpec:
+        fields = {f: sorted(map(str, _user_column(dataset.users, f).unique()))
                   for f in USER_FIELDS if f in dataset.users}
         return cls(dataset.genre_vocabulary(), fields, history_length)
+
+    def __post_init__(self) -> None:
+        self.lookups = {f: {v: j + 1 for j, v in enumerate(values)}
+                        for f, values in self.user_fields.items()}
 
     def to_dict(self) -> dict:
         return {"genres": self.genres, "user_fields": self.user_fields,
@@ -67,14 +71,18 @@ def item_features(items: pd.DataFrame, spec: FeatureSpec) -> dict[str, torch.Ten
 
 def user_categories(users: pd.DataFrame, spec: FeatureSpec) -> torch.Tensor:
     """[n_users, n_fields] category indices (0 = unknown or missing) for the demographic fields."""
-    columns = []
+    rows = [category_codes(record, spec) for record in users.to_dict("records")]
+    return torch.tensor(np.array(rows, dtype=np.int64).reshape(len(users), len(spec.user_fields)))
+
+
+def category_codes(record: dict, spec: FeatureSpec) -> list[int]:
+    """One user's category indices from their raw features (a table row, or a store record)."""
+    codes = []
     for field, values in spec.user_fields.items():
-        lookup = {v: j + 1 for j, v in enumerate(values)}
-        raw = _user_column(users, field) if field in users else pd.Series([""] * len(users))
-        columns.append([lookup.get(v, 0) for v in raw])
-    if not columns:
-        return torch.zeros((len(users), 0), dtype=torch.long)
-    return torch.tensor(np.array(columns, dtype=np.int64).T)
+        lookup = spec.lookups[field]
+        value = record.get(field)
+        codes.append(0 if value is None or value != value else lookup.get(_field_value(field, value), 0))
+    return codes
 
 
 def history_window(sequences: np.ndarray, offsets: np.ndarray, users: np.ndarray,
@@ -93,5 +101,9 @@ def history_window(sequences: np.ndarray, offsets: np.ndarray, users: np.ndarray
 
 
 def _user_column(users: pd.DataFrame, field: str) -> pd.Series:
-    column = users[field].astype(str)
-    return column.str[:1] if field == "zip" else column  # zip prefix: the region, not the street
+    return users[field].dropna().map(lambda v: _field_value(field, v))
+
+
+def _field_value(field: str, value: object) -> str:
+    text = str(value)
+    return text[:1] if field == "zip" else text  # zip prefix: the region, not the street

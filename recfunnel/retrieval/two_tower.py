@@ -27,7 +27,7 @@ class TowerConfig:
     dim: int = 64
     hidden: int = 128
     pooling: str = "attention"  # mean | recency | attention
-    history_length: int = 50
+    history_length: int = 20
     use_user_id: bool = False
     dropout: float = 0.1
 
@@ -43,19 +43,29 @@ def mlp(d_in: int, hidden: int, d_out: int, dropout: float) -> nn.Sequential:
 class ItemTower(nn.Module):
     def __init__(self, c: TowerConfig):
         super().__init__()
-        self.id_embedding = nn.Embedding(c.n_items, c.dim)
+        self.n_items = c.n_items
+        # the extra last row is a fixed zero vector for padding and for items unseen in training
+        self.id_embedding = nn.Embedding(c.n_items + 1, c.dim, padding_idx=c.n_items)
         self.genres = nn.Linear(c.n_genres, c.dim, bias=False)
         self.year = nn.Embedding(len(YEAR_BUCKETS) + 2, c.dim)
         self.title = nn.EmbeddingBag(TITLE_BUCKETS, c.dim, mode="mean", padding_idx=0)
         self.mlp = mlp(4 * c.dim, c.hidden, c.dim, c.dropout)
         self.register_buffer("known", torch.ones(c.n_items, dtype=torch.bool))  # seen in training
         nn.init.normal_(self.id_embedding.weight, std=0.05)
+        with torch.no_grad():
+            self.id_embedding.weight[c.n_items] = 0.0
 
     def ids(self, items: torch.Tensor) -> torch.Tensor:
-        """Id embeddings, zero for items unseen in training (and for padding, ``items == -1``)."""
-        safe = items.clamp(min=0)
-        keep = (items >= 0) & self.known[safe]
-        return self.id_embedding(safe) * keep.unsqueeze(-1)
+        """Id embeddings, zero for items unseen in training (padding ``-1``, and items added to the
+        catalog after training, whose indices are ``>= n_items``)."""
+        safe = items.clamp(min=0, max=self.n_items - 1)
+        keep = (items >= 0) & (items < self.n_items) & self.known[safe]
+        return self.id_embedding(torch.where(keep, safe, self.n_items))
+
+    def content_only(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Unit vectors of items known only by their features (new items)."""
+        n = len(features["year"])
+        return self.embed(self.id_embedding.weight[self.n_items].expand(n, -1), features)
 
     def forward(self, items: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Unit vectors for catalog ``items``; ``features`` are rows of the catalog's item features."""
@@ -88,14 +98,16 @@ class UserTower(nn.Module):
             age = torch.arange(c.history_length - 1, -1, -1, device=history.device).float()
             weights = weights * torch.exp(-F.softplus(self.decay) * age)
         elif c.pooling == "attention":
-            keys = history + self.position.weight.unsqueeze(0)
-            last = history[:, -1]  # the most recent item asks which earlier items matter now
-            logits = (keys @ self.query(last).unsqueeze(-1)).squeeze(-1) / c.dim ** 0.5
+            # keys are history + position embeddings; the most recent item asks which earlier
+            # items matter now. (h + p) . q is split in two so the [B, L, d] keys are never built.
+            query = self.query(history[:, -1])
+            logits = ((history * query.unsqueeze(1)).sum(-1)
+                      + query @ self.position.weight.T) / c.dim ** 0.5
             weights = torch.softmax(logits.masked_fill(~mask, -1e9), dim=-1) * weights
         elif c.pooling != "mean":
             raise ValueError(f"unknown pooling {c.pooling!r}")
-        total = weights.sum(dim=1, keepdim=True).clamp(min=1e-6)
-        return (history * weights.unsqueeze(-1)).sum(dim=1) / total
+        weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-6)
+        return (history * weights.unsqueeze(-1)).sum(dim=1)  # faster on CPU than bmm here
 
     def forward(self, history_vectors: torch.Tensor, history: torch.Tensor,
                 categories: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:

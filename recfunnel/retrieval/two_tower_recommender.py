@@ -20,7 +20,7 @@ from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.features import (
-    FeatureSpec, history_window, item_features, user_categories,
+    FeatureSpec, category_codes, history_window, item_features, user_categories,
 )
 from recfunnel.retrieval.losses import (
     StreamingFrequency, binary_loss, mine_hard_negatives, sampled_softmax_loss,
@@ -31,6 +31,7 @@ from recfunnel.retrieval.two_tower import TowerConfig, TwoTowerModel
 LOSSES = ("softmax", "bce")
 LOGQ = ("none", "counts", "streaming")
 HARD_MODES = ("epoch", "batch")
+_ZERO = np.zeros(1, dtype=np.int64)
 
 
 class TwoTower(Recommender):
@@ -41,17 +42,17 @@ class TwoTower(Recommender):
     current item embeddings each epoch or from the batch, skipping the ``hard_skip`` best-scored
     ones (likely false negatives) and anything the user has interacted with.
     Training stops when validation HR@``val_k`` has not improved for ``patience`` epochs; the best
-    epoch's weights are kept."""
+    epoch's weights are kept. :meth:`refit` then trains ``refit_epochs`` more on train + validation."""
 
     name = "two-tower"
 
     def __init__(self, dim: int = 64, hidden: int = 256, pooling: str = "attention",
-                 history_length: int = 50, use_user_id: bool = False, dropout: float = 0.1,
+                 history_length: int = 20, use_user_id: bool = False, dropout: float = 0.1,
                  loss: str = "softmax", temperature: float = 0.05, logq: str = "counts",
                  mixed_negatives: int = 0, hard_negatives: int = 0, hard_mode: str = "epoch",
                  hard_skip: int = 5, bce_negatives: int = 32, epochs: int = 30,
                  batch_size: int = 512, lr: float = 2e-3, weight_decay: float = 1e-5,
-                 patience: int = 3, val_k: int = 50, seed: int = 0):
+                 patience: int = 3, val_k: int = 50, refit_epochs: int = 1, seed: int = 0):
         if loss not in LOSSES or logq not in LOGQ or hard_mode not in HARD_MODES:
             raise ValueError(f"loss in {LOSSES}, logq in {LOGQ}, hard_mode in {HARD_MODES}")
         self.dim, self.hidden, self.pooling = dim, hidden, pooling
@@ -60,35 +61,45 @@ class TwoTower(Recommender):
         self.mixed_negatives, self.hard_negatives = mixed_negatives, hard_negatives
         self.hard_mode, self.hard_skip, self.bce_negatives = hard_mode, hard_skip, bce_negatives
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.patience, self.val_k, self.seed = patience, val_k, seed
+        self.patience, self.val_k, self.refit_epochs, self.seed = patience, val_k, refit_epochs, seed
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
-    def selected_params(self) -> dict[str, Any]:
-        """Parameters for a refit without validation data: as many epochs as were best here."""
-        return {**self.get_params(), "epochs": self.best_epoch_, "patience": self.best_epoch_}
 
     # ----------------------------------------------------------------------------------- fit
     def fit(self, history: History, dataset: Dataset,
             validation: pd.DataFrame | None = None) -> TwoTower:
         torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
+        self.rng_ = np.random.default_rng(self.seed)
         self.spec_ = FeatureSpec.from_dataset(dataset, self.history_length)
         config = TowerConfig(
             n_items=dataset.n_items, n_users=dataset.n_users, n_genres=max(1, len(self.spec_.genres)),
             user_field_sizes=[len(v) for v in self.spec_.user_fields.values()], dim=self.dim,
             hidden=self.hidden, pooling=self.pooling, history_length=self.history_length,
             use_user_id=self.use_user_id, dropout=self.dropout)
-        self.model_ = model = TwoTowerModel(config)
-        counts = np.bincount(history.interactions["item"], minlength=dataset.n_items)
-        model.items.known.copy_(torch.from_numpy(counts > 0))
+        self.model_ = TwoTowerModel(config)
         self.item_features_ = item_features(dataset.items, self.spec_)
         self.categories_ = user_categories(dataset.users, self.spec_)
+        self.optimizer_ = torch.optim.AdamW(
+            self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay,
+            fused=True)  # one kernel for all parameters: 4x faster steps on CPU
+        self.best_epoch_ = self.epochs
+        self._train(history, self.epochs, validation)
+        return self
 
+    def refit(self, history: History, dataset: Dataset) -> TwoTower:
+        """Keep training this model (warm start) for ``refit_epochs`` epochs on ``history``, which
+        adds the validation interactions to the training ones; far cheaper than training anew."""
+        self._train(history, self.refit_epochs, None)
+        return self
+
+    def _train(self, history: History, epochs: int, validation: pd.DataFrame | None) -> None:
+        model, rng = self.model_, self.rng_
+        counts = np.bincount(history.interactions["item"], minlength=len(model.items.known))
+        model.items.known.copy_(torch.from_numpy(counts > 0))
         items, offsets = history.sequences
         lengths = history.lengths()
-        example_user = np.repeat(np.arange(dataset.n_users), lengths)
+        example_user = np.repeat(np.arange(len(lengths)), lengths)
         example_end = np.arange(len(items)) - offsets[example_user]
         has_history = example_end >= 1
         example_user, example_end = example_user[has_history], example_end[has_history]
@@ -96,13 +107,12 @@ class TwoTower(Recommender):
         log_p = torch.from_numpy(np.log(np.maximum(counts, 1) / max(1, counts.sum())))
         frequency = StreamingFrequency() if self.logq == "streaming" else None
 
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.history_log_: list[dict[str, float]] = []
-        best, best_state, self.best_epoch_, stale, step = -1.0, None, self.epochs, 0, 0
-        bar = tqdm(range(1, self.epochs + 1), desc="two-tower", disable=None, leave=False)
+        best, best_state, stale, step = -1.0, None, 0, 0
+        bar = tqdm(range(1, epochs + 1), desc="two-tower", disable=None, leave=False)
         for epoch in bar:
             start = time.perf_counter()
-            pools = (self._mine_epoch(history, dataset.n_users)
+            pools = (self._mine_epoch(history, len(lengths))
                      if self.hard_negatives and self.hard_mode == "epoch" and epoch > 1 else None)
             model.train()
             order = rng.permutation(len(example_user))
@@ -112,15 +122,14 @@ class TwoTower(Recommender):
                 step += 1
                 loss = self._batch_loss(example_user[idx], example_end[idx], example_target[idx],
                                         history, log_p, frequency, step, pools, rng)
-                optimizer.zero_grad()
+                self.optimizer_.zero_grad()
                 loss.backward()
-                optimizer.step()
+                self.optimizer_.step()
                 losses.append(loss.item())
             record = {"epoch": epoch, "loss": float(np.mean(losses)),
                       "seconds": time.perf_counter() - start}
             if validation is not None and len(validation):
-                record[f"val_HR@{self.val_k}"] = self._validate(validation, history)
-                score = record[f"val_HR@{self.val_k}"]
+                record[f"val_HR@{self.val_k}"] = score = self._validate(validation, history)
                 if score > best:
                     best, best_state, self.best_epoch_, stale = (
                         score, copy.deepcopy(model.state_dict()), epoch, 0)
@@ -133,7 +142,6 @@ class TwoTower(Recommender):
         if best_state is not None:
             model.load_state_dict(best_state)
         self._precompute_items()
-        return self
 
     def _batch_loss(self, users: np.ndarray, ends: np.ndarray, targets: np.ndarray,
                     history: History, log_p: torch.Tensor, frequency: StreamingFrequency | None,
@@ -198,7 +206,7 @@ class TwoTower(Recommender):
             out = np.empty((n_users, pool), dtype=np.int64)
             for lo in range(0, n_users, chunk):
                 users = np.arange(lo, min(n_users, lo + chunk))
-                scores = self._user_vectors(users, history) @ items.T
+                scores = self.user_vectors(users, history) @ items.T
                 seen = torch.from_numpy(history.matrix[users].toarray() > 0)
                 out[users] = mine_hard_negatives(scores, seen, pool, self.hard_skip).numpy()
         return out
@@ -215,11 +223,36 @@ class TwoTower(Recommender):
         users_t = torch.from_numpy(np.asarray(users, dtype=np.int64))
         return {"history": window, "categories": self.categories_[users_t], "users": users_t}
 
-    def _user_vectors(self, users: np.ndarray, history: History) -> torch.Tensor:
+    def user_vectors(self, users: np.ndarray, history: History) -> torch.Tensor:
+        """Vectors of ``users`` from their whole visible ``history`` (the batch path)."""
         items, offsets = history.sequences
         window = history_window(items, offsets, users, history.lengths()[users],
                                 self.history_length)
         return self.model_.user_vectors(self._user_batch(users, window))
+
+    def user_vector(self, recent_items: np.ndarray, features: dict[str, Any] | None,
+                    user: int = -1) -> np.ndarray:
+        """One live request: the user's vector from their recent items (oldest first) and raw
+        features, as a store returns them, through the same feature functions as training.
+        ``user`` is the training index (-1 for a user the model never saw)."""
+        recent = np.asarray(recent_items, dtype=np.int64)
+        window = history_window(recent, _ZERO, _ZERO, np.array([len(recent)]), self.history_length)
+        batch = {"history": window,
+                 "categories": torch.tensor([category_codes(features or {}, self.spec_)]),
+                 "users": torch.tensor([user if 0 <= user < self.model_.config.n_users else -1])}
+        with torch.inference_mode():
+            return self.model_.user_vectors(batch)[0].numpy()
+
+    def add_items(self, items: pd.DataFrame) -> np.ndarray:
+        """Append items that arrived after training to the catalog, embedded from their content
+        features alone (no retraining); returns their vectors."""
+        self.model_.eval()
+        features = item_features(items, self.spec_)
+        with torch.inference_mode():
+            vectors = self.model_.items.content_only(features).numpy()
+        self.item_features_ = {k: torch.cat([v, features[k]]) for k, v in self.item_features_.items()}
+        self.item_vectors_ = np.concatenate([self.item_vectors_, vectors])
+        return vectors
 
     def _precompute_items(self, chunk: int = 65536) -> None:
         self.model_.eval()
@@ -232,7 +265,7 @@ class TwoTower(Recommender):
     def score(self, users: np.ndarray, history: History) -> np.ndarray:
         self.model_.eval()
         with torch.no_grad():
-            return self._user_vectors(np.asarray(users), history).numpy() @ self.item_vectors_.T
+            return self.user_vectors(np.asarray(users), history).numpy() @ self.item_vectors_.T
 
     # -------------------------------------------------------------------------------- state
     def state(self) -> dict[str, np.ndarray]:
@@ -252,6 +285,7 @@ class TwoTower(Recommender):
         self.model_ = TwoTowerModel(TowerConfig(**meta["config"]))
         self.model_.load_state_dict({k[len("model."):]: torch.from_numpy(v.copy())
                                      for k, v in arrays.items() if k.startswith("model.")})
+        self.model_.eval()
         self.item_features_ = {k[len("item_features."):]: torch.from_numpy(v.copy())
                                for k, v in arrays.items() if k.startswith("item_features.")}
         self.categories_ = torch.from_numpy(arrays["categories"].copy())

@@ -63,4 +63,6 @@ def test_cold_item_is_embedded_from_content(synth):
     other = [i for i in range(dataset.n_items) if not set(genres[i]) & set(genres[cold])]
     vectors = model.item_vectors_
     assert same and other
-    assert (vectors[same] @ vectors[cold]).mean() > (vectors[other] @ vectors[cold]).mean() + 0.1
+    same_sim, other_sim = vectors[same] @ vectors[cold], vectors[other] @ vectors[cold]
+    # AUC: how often an item sharing a genre is closer to the cold item than one sharing none
+    assert (same_sim[:, None] > other_sim[None, :]).mean() > 0.8

@@ -1,0 +1,69 @@
+"""Single-request latency of online retrieval (store -> user tower -> ANN), one thread.
+
+    recfunnel fit --data ../shared/data/ml-100k --model two-tower --out artifacts/tt
+    python bench/retrieval_latency.py --artifacts artifacts/tt
+
+Prints p50/p99 of the user tower, the ANN search and the whole request (store reads included),
+and the index's recall@100 against exact search as recorded at build time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from recfunnel.artifacts import load_system
+from recfunnel.serving.retrieval import OnlineRetriever, single_thread
+from recfunnel.store.sqlite_store import SQLiteStore
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = np.array(samples) * 1000
+    return f"p50 {np.percentile(ms, 50):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--k", type=int, default=500)
+    args = parser.parse_args()
+    single_thread()
+    system = load_system(args.artifacts)
+    store = SQLiteStore(system.store_path)
+    counts = np.bincount(system.dataset.interactions["item"], minlength=system.dataset.n_items)
+    online = OnlineRetriever.from_parts(system.retrieval, system.index, store, counts,
+                                        system.dataset.genre_matrix())
+    users = np.random.default_rng(0).integers(0, system.dataset.n_users, args.requests)
+    tower, search, ann, merged = [], [], [], []
+    for u in users[:200]:  # warm-up
+        online.ann(int(u), args.k)
+    for u in users:
+        u = int(u)
+        t0 = time.perf_counter()
+        vector, history = online.user_vector(u)
+        t1 = time.perf_counter()
+        online.index.search(vector[None, :], args.k)
+        t2 = time.perf_counter()
+        online.ann(u, args.k)
+        t3 = time.perf_counter()
+        online.retrieve(u, args.k)
+        t4 = time.perf_counter()
+        tower.append(t1 - t0)
+        search.append(t2 - t1)
+        ann.append(t3 - t2)
+        merged.append(t4 - t3)
+    info = system.manifest["index"]
+    print(f"{system.dataset.n_items:,} items, index {info['config']['kind']}, "
+          f"recall@100 {info['recall@100']}, {args.requests} requests, k={args.k}, one thread")
+    print(f"store reads + user tower: {percentiles(tower)}")
+    print(f"ANN search alone:         {percentiles(search)}")
+    print(f"two-tower retrieval:      {percentiles(ann)}  (store + tower + ANN + exclusion)")
+    print(f"merged candidate sources: {percentiles(merged)}")
+
+
+if __name__ == "__main__":
+    main()

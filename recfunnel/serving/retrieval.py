@@ -1,0 +1,52 @@
+"""The online retrieval path: store -> user tower -> ANN index and the other candidate sources."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import torch
+
+from recfunnel.index.candidates import CandidateGenerator, Candidates, Quotas
+from recfunnel.index.ann import ItemIndex
+from recfunnel.retrieval.two_tower_recommender import TwoTower
+from recfunnel.store.base import FeatureStore
+
+MAX_HISTORY = 10_000  # events read per request: the user tower's window plus what to exclude
+
+
+def single_thread() -> None:
+    """One request, one thread: measured here, two OpenMP threads make one small FAISS query
+    2-3x slower, and PyTorch's intra-op threads only add overhead at batch size 1."""
+    faiss.omp_set_num_threads(1)
+    torch.set_num_threads(1)
+
+
+class OnlineRetriever:
+    def __init__(self, model: TwoTower, index: ItemIndex, store: FeatureStore,
+                 generator: CandidateGenerator):
+        self.model, self.index, self.store, self.generator = model, index, store, generator
+
+    @classmethod
+    def from_parts(cls, model: TwoTower, index: ItemIndex, store: FeatureStore,
+                   popularity: np.ndarray, genres, quotas: Quotas | None = None
+                   ) -> OnlineRetriever:
+        generator = CandidateGenerator(index, model.item_vectors_, popularity, genres, quotas)
+        return cls(model, index, store, generator)
+
+    def user_vector(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's vector and full history (oldest first), both read from the store."""
+        history = self.store.recent_items(user, MAX_HISTORY)
+        vector = self.model.user_vector(history[-self.model.history_length:],
+                                        self.store.user_features(user), user)
+        return vector, history
+
+    def retrieve(self, user: int, n: int = 500) -> Candidates:
+        vector, history = self.user_vector(user)
+        return self.generator.generate(vector, history, n)
+
+    def ann(self, user: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two-tower candidates only: the top ``k`` unseen items by ANN search."""
+        vector, history = self.user_vector(user)
+        ids, scores = self.index.search(vector[None, :], min(self.index.size, k + len(history)))
+        keep = (ids[0] >= 0) & ~np.isin(ids[0], history)
+        return ids[0][keep][:k], scores[0][keep][:k]

@@ -1,0 +1,97 @@
+"""The feature store: one interface, an embedded backend (SQLite) and a server backend (Redis).
+
+It holds what a live request needs: user features and each user's time-ordered events, item
+features and item embeddings. Keys are the model's integer user and item indices. Features are
+stored raw (as in the data files); the model's feature functions turn them into tensors, for a
+training batch and for a live request alike.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Event:
+    user: int
+    item: int
+    timestamp: int
+    kind: str = "watch"  # watch | rating
+    value: float | None = None
+
+
+class FeatureStore(ABC):
+    """Writes are durable when the call returns: a process killed afterwards loses nothing."""
+
+    @abstractmethod
+    def put_items(self, items: Iterable[int], features: list[dict[str, Any]],
+                  vectors: np.ndarray) -> None:
+        """Insert or replace items with their raw features and embedding."""
+
+    @abstractmethod
+    def item_vectors(self, items: Iterable[int]) -> np.ndarray:
+        """Embeddings [n, d] in the order asked; KeyError for an unknown item."""
+
+    @abstractmethod
+    def item_features(self, items: Iterable[int]) -> list[dict[str, Any]]:
+        """Raw features in the order asked; KeyError for an unknown item."""
+
+    @abstractmethod
+    def n_items(self) -> int:
+        """How many items the store holds."""
+
+    @abstractmethod
+    def put_users(self, users: Iterable[int], features: list[dict[str, Any]]) -> None:
+        """Insert or replace users' raw features."""
+
+    @abstractmethod
+    def user_features(self, user: int) -> dict[str, Any] | None:
+        """Raw features, or None for a user the store has never seen."""
+
+    @abstractmethod
+    def append_events(self, events: list[Event]) -> None:
+        """Record events durably."""
+
+    @abstractmethod
+    def recent_items(self, user: int, n: int) -> np.ndarray:
+        """The user's last ``n`` items, oldest first (by timestamp, then arrival)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def load_tables(self, users: pd.DataFrame, items: pd.DataFrame, vectors: np.ndarray,
+                    interactions: pd.DataFrame) -> None:
+        """Bulk-load a trained system: indexed user and item tables (row i is index i), item
+        embeddings, and interactions with integer ``user``/``item`` columns and ``timestamp``."""
+        self.put_users(range(len(users)), records(users))
+        self.put_items(range(len(items)), records(items), vectors)
+        self.append_events([
+            Event(int(u), int(i), int(t), "rating" if np.isfinite(r) else "watch",
+                  float(r) if np.isfinite(r) else None)
+            for u, i, t, r in zip(interactions["user"], interactions["item"],
+                                  interactions["timestamp"], _ratings(interactions))])
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (lists stay lists; NaN becomes None)."""
+    return json.loads(table.to_json(orient="records"))
+
+
+def _ratings(interactions: pd.DataFrame) -> np.ndarray:
+    if "rating" in interactions:
+        return interactions["rating"].to_numpy(dtype=np.float64)
+    return np.full(len(interactions), np.nan)

@@ -1,0 +1,57 @@
+import logging
+
+import numpy as np
+import pytest
+
+from recfunnel.index.ann import IndexConfig, ItemIndex, exact_top_k, recall_at_k, tune
+
+
+def clustered(n: int, d: int = 16, clusters: int = 50, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, d))
+    x = centres[rng.integers(0, clusters, n)] + 0.3 * rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_flat_index_is_exact():
+    vectors, queries = clustered(2000), clustered(20, seed=1)
+    index = ItemIndex.build(vectors)
+    assert index.config.kind == "flat"
+    ids, scores = index.search(queries, 10)
+    assert np.array_equal(ids, exact_top_k(vectors, queries, 10))
+    assert np.allclose(scores[:, 0], (queries * vectors[ids[:, 0]]).sum(1), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["ivf-flat", "ivf-sq8", "hnsw"])
+def test_tuned_index_reaches_the_recall_target(kind):
+    vectors, queries = clustered(20_000), clustered(200, seed=1)
+    index = ItemIndex.build(vectors, IndexConfig(kind=kind, nlist=64, refine=2 if kind == "ivf-sq8" else 0))
+    exact = exact_top_k(vectors, queries, 100)
+    recall = tune(index, queries, exact, 100)
+    assert recall >= 0.95
+    assert recall == pytest.approx(recall_at_k(index, queries, exact, 100))
+    if kind.startswith("ivf"):
+        assert index.config.nprobe < 64  # the tuning stopped before scanning every list
+
+
+def test_low_recall_warns(caplog):
+    vectors, queries = clustered(5000), clustered(50, seed=1)
+    index = ItemIndex.build(vectors, IndexConfig(kind="ivf-flat", nlist=64))
+    with caplog.at_level(logging.WARNING, logger="recfunnel"):
+        tune(index, queries, exact_top_k(vectors, queries, 100), 100, target=1.01)
+    assert "under" in caplog.text
+
+
+def test_add_save_and_load(tmp_path):
+    vectors = clustered(1000)
+    index = ItemIndex.build(vectors[:900])
+    assert index.add(vectors[900:]).tolist() == list(range(900, 1000))
+    index.save(tmp_path / "i.faiss")
+    loaded = ItemIndex.load(tmp_path / "i.faiss", index.config)
+    assert loaded.size == 1000
+    assert loaded.search(vectors[950:951], 1)[0][0, 0] == 950
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="choose one of"):
+        IndexConfig(kind="annoy")

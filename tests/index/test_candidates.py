@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recfunnel.index.ann import ItemIndex
+from recfunnel.index.candidates import SOURCES, CandidateGenerator, Quotas
+
+
+@pytest.fixture
+def generator():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(200, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    genres = sp.csr_matrix((np.ones(200), (np.arange(200), np.arange(200) % 4)), shape=(200, 4))
+    popularity = np.arange(200)[::-1].astype(float)  # item 0 is the most popular
+    return CandidateGenerator(ItemIndex.build(vectors), vectors, popularity, genres), vectors
+
+
+def test_quotas_unseen_and_unique(generator):
+    gen, vectors = generator
+    history = np.array([0, 4, 8, 12])  # all genre 0
+    out = gen.generate(vectors[1], history, 100)
+    assert len(out.items) == 100 and len(set(out.items.tolist())) == 100
+    assert not set(out.items.tolist()) & set(history.tolist())
+    counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
+    assert counts == {"two-tower": 80, "item-to-item": 10, "genre-popular": 5, "popular": 5}
+    ann = out.items[out.sources == 0]
+    assert ann[0] == 1  # the user vector is item 1's own vector
+    genre_pop = out.items[out.sources == SOURCES.index("genre-popular")]
+    assert all(i % 4 == 0 for i in genre_pop)
+
+
+def test_a_short_source_leaves_its_slots_to_the_next():
+    gen_vectors = np.eye(4, dtype=np.float32)
+    gen = CandidateGenerator(ItemIndex.build(gen_vectors), gen_vectors, np.array([4., 3, 2, 1]),
+                             sp.csr_matrix((4, 0)), Quotas({"two-tower": 0.5, "popular": 0.5}))
+    out = gen.generate(gen_vectors[0], np.array([0]), 10)
+    assert sorted(out.items.tolist()) == [1, 2, 3]  # every unseen item, once
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="unknown candidate sources"):
+        Quotas({"trending": 1.0})

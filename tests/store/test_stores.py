@@ -1,0 +1,75 @@
+"""One behaviour test suite, run against every feature-store backend."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recfunnel.store.base import Event
+from recfunnel.store.redis_store import RedisStore
+from recfunnel.store.sqlite_store import SQLiteStore
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "store.sqlite")
+    else:
+        url = request.getfixturevalue("redis_server")
+        s = RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}:")  # isolated per test
+    yield s
+    s.close()
+
+
+def test_items_round_trip(store):
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    features = [{"title": "A", "genres": ["Drama"]}, {"title": "B", "genres": []},
+                {"title": "C", "year": None}]
+    store.put_items([0, 1, 2], features, vectors)
+    assert store.n_items() == 3
+    assert np.array_equal(store.item_vectors([2, 0]), vectors[[2, 0]])
+    assert store.item_features([1, 2]) == features[1:]
+    store.put_items([1], [{"title": "B2"}], vectors[:1] + 1)  # replace
+    assert store.item_features([1]) == [{"title": "B2"}]
+    assert store.n_items() == 3
+    with pytest.raises(KeyError):
+        store.item_vectors([0, 7])
+
+
+def test_users_and_unknown_user(store):
+    store.put_users([5], [{"age": 25, "gender": "F"}])
+    assert store.user_features(5) == {"age": 25, "gender": "F"}
+    assert store.user_features(6) is None
+    assert len(store.recent_items(6, 10)) == 0
+
+
+def test_recent_items_are_time_ordered_with_arrival_breaking_ties(store):
+    store.append_events([Event(1, 10, 300), Event(1, 11, 100), Event(2, 99, 50)])
+    store.append_events([Event(1, 12, 300, "rating", 4.0), Event(1, 13, 200)])
+    assert store.recent_items(1, 10).tolist() == [11, 13, 10, 12]
+    assert store.recent_items(1, 2).tolist() == [10, 12]
+    assert store.recent_items(2, 5).tolist() == [99]
+    assert len(store.recent_items(1, 0)) == 0
+
+
+def test_load_tables(store):
+    users = pd.DataFrame({"user_id": [7, 8], "age": [18, 35]})
+    items = pd.DataFrame({"item_id": [1, 2, 3], "title": ["x", "y", "z"],
+                          "genres": [["A"], ["B"], []], "year": [1990.0, np.nan, 2000.0]})
+    interactions = pd.DataFrame({"user": [0, 0, 1], "item": [2, 0, 1],
+                                 "timestamp": [5, 9, 1], "rating": [4.0, 2.0, np.nan]})
+    store.load_tables(users, items, np.eye(3, dtype=np.float32), interactions)
+    assert store.user_features(1) == {"user_id": 8, "age": 35}
+    assert store.item_features([1])[0] == {"item_id": 2, "title": "y", "genres": ["B"], "year": None}
+    assert store.recent_items(0, 5).tolist() == [2, 0]
+    assert np.array_equal(store.item_vectors([1]), [[0, 1, 0]])
+
+
+def test_sqlite_writes_survive_reopening(tmp_path):
+    with SQLiteStore(tmp_path / "s.sqlite") as s:
+        s.append_events([Event(3, 4, 1)])
+    with SQLiteStore(tmp_path / "s.sqlite") as s:
+        assert s.recent_items(3, 5).tolist() == [4]
