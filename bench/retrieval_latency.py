@@ -4,7 +4,8 @@
     python bench/retrieval_latency.py --artifacts artifacts/tt
 
 Prints p50/p99 of the user tower, the ANN search and the whole request (store reads included),
-and the index's recall@100 against exact search as recorded at build time.
+the index's recall@100 against exact search as recorded at build time, and HR@k of the held-out
+item for the two-tower alone and for the merged candidate sources.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def main() -> None:
     print(f"ANN search alone:         {percentiles(search)}")
     print(f"two-tower retrieval:      {percentiles(ann)}  (store + tower + ANN + exclusion)")
     print(f"merged candidate sources: {percentiles(merged)}")
+    if system.heldout is not None and len(system.heldout):
+        pairs = list(zip(system.heldout["user"].tolist(), system.heldout["item"].tolist()))
+        alone = np.mean([i in online.ann(u, args.k)[0] for u, i in pairs])
+        mixed = np.mean([i in online.retrieve(u, args.k).items for u, i in pairs])
+        print(f"held-out HR@{args.k}: two-tower alone {alone:.4f}, merged sources {mixed:.4f} "
+              f"({len(pairs)} users)")
 
 
 if __name__ == "__main__":
