@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import recfunnel
 from recfunnel.data.dataset import Dataset
 from recfunnel.errors import RecfunnelError
 from recfunnel.index.ann import IndexConfig, ItemIndex
-from recfunnel.index.offline import build_item_index, load_store
+from recfunnel.index.offline import build_item_index, indexable, load_store
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.registry import model_class
 from recfunnel.store.base import records
@@ -81,9 +82,7 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
         history.to_parquet(tmp / "history.parquet", index=False)
         if heldout is not None:
             heldout.to_parquet(tmp / "heldout.parquet", index=False)
-        # safetensors writes raw buffers: a transposed (non-contiguous) array would come back scrambled
-        arrays = {k: np.ascontiguousarray(v) for k, v in retrieval.state().items()}
-        save_file(arrays, str(tmp / "retrieval.safetensors"))
+        _save_state(retrieval, tmp / "retrieval.safetensors")
         index_info = _write_index_and_store(tmp, dataset, history, retrieval)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -108,12 +107,11 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
 def _write_index_and_store(directory: Path, dataset: Dataset, history: pd.DataFrame,
                            retrieval: Recommender) -> dict[str, Any] | None:
     """For a model with item vectors: the ANN index and the embedded feature store."""
-    if not hasattr(retrieval, "user_vector"):
+    if not indexable(retrieval):
         return None
     visible = Dataset(dataset.name, history, dataset.users, dataset.items)
     index, info = build_item_index(retrieval, visible.history())
-    index.save(directory / INDEX_FILE)
-    info["bytes_per_item"] = round((directory / INDEX_FILE).stat().st_size / max(1, index.size), 1)
+    _save_index(index, info, directory / INDEX_FILE)
     with SQLiteStore(directory / STORE_FILE) as store:
         load_store(store, retrieval, visible)
     return info
@@ -122,10 +120,7 @@ def _write_index_and_store(directory: Path, dataset: Dataset, history: pd.DataFr
 def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
     """Rebuild ``system``'s index in place with ``config``; the manifest is replaced atomically."""
     index, info = build_item_index(system.retrieval, system.history, config)
-    tmp = system.path / f".{INDEX_FILE}.tmp-{uuid.uuid4().hex[:8]}"
-    index.save(tmp)
-    info["bytes_per_item"] = round(tmp.stat().st_size / max(1, index.size), 1)
-    os.replace(tmp, system.path / INDEX_FILE)
+    _replace_file(system.path / INDEX_FILE, lambda tmp: _save_index(index, info, tmp))
     system.manifest["index"] = info
     write_manifest(system.path, system.manifest)
     system._index = index
@@ -153,16 +148,10 @@ def add_items(system: System, items: pd.DataFrame) -> np.ndarray:
     with SQLiteStore(system.store_path) as store:
         store.put_items(new, records(catalog.iloc[new]), vectors)
     system.index.add(vectors)
-    staged = {}
-    for name, write in ((INDEX_FILE, system.index.save),
-                        ("items.parquet", lambda p: catalog.to_parquet(p, index=False)),
-                        (system.manifest["stages"]["retrieval"]["file"], lambda p: save_file(
-                            {k: np.ascontiguousarray(v) for k, v in system.retrieval.state().items()},
-                            str(p)))):
-        staged[name] = system.path / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
-        write(staged[name])
-    for name, tmp in staged.items():
-        os.replace(tmp, system.path / name)
+    _replace_file(system.path / INDEX_FILE, system.index.save)
+    _replace_file(system.path / "items.parquet", lambda p: catalog.to_parquet(p, index=False))
+    _replace_file(system.path / system.manifest["stages"]["retrieval"]["file"],
+                  lambda p: _save_state(system.retrieval, p))
     system.manifest["dataset"]["items"] = len(catalog)
     system.manifest["index"]["items"] = system.index.size
     write_manifest(system.path, system.manifest)
@@ -172,9 +161,28 @@ def add_items(system: System, items: pd.DataFrame) -> np.ndarray:
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    tmp = path / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.write_text(json.dumps(manifest, indent=2, default=_json_default))
-    os.replace(tmp, path / MANIFEST)
+    _replace_file(path / MANIFEST, lambda p: p.write_text(
+        json.dumps(manifest, indent=2, default=_json_default)))
+
+
+def _replace_file(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write ``path`` under a temporary name beside it, then rename it into place."""
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_state(retrieval: Recommender, path: Path) -> None:
+    # safetensors writes raw buffers: a transposed (non-contiguous) array would come back scrambled
+    save_file({k: np.ascontiguousarray(v) for k, v in retrieval.state().items()}, str(path))
+
+
+def _save_index(index: ItemIndex, info: dict[str, Any], path: Path) -> None:
+    index.save(path)
+    info["bytes_per_item"] = round(path.stat().st_size / max(1, index.size), 1)
 
 
 def load_system(path: Path) -> System:

@@ -30,7 +30,7 @@ from recfunnel.eval.tables import comparison_table, report_table
 from recfunnel.pipeline import catalog_stats, select_and_fit
 from recfunnel.retrieval.registry import BASELINES, MODELS, model_class
 from recfunnel.index.ann import IndexConfig
-from recfunnel.index.offline import load_store
+from recfunnel.index.offline import indexable, load_store
 from recfunnel.retrieval.topk import PAD
 from recfunnel.store.redis_store import RedisStore
 
@@ -258,7 +258,7 @@ def index_build(
 ) -> None:
     """Re-embed the catalog, rebuild the ANN index, record its recall@100 vs exact search."""
     system = load_system(artifacts)
-    if not hasattr(system.retrieval, "user_vector"):
+    if not indexable(system.retrieval):
         raise RecfunnelError(f"{artifacts}: the {system.retrieval.name} model has no embeddings "
                              "to index; fit with --model two-tower")
     info = rebuild_index(system, IndexConfig(kind=kind.value, nlist=nlist))

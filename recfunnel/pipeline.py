@@ -61,14 +61,15 @@ def select_and_fit(
     points = grid_points(model_class.param_grid if grid is None else grid) or [{}]
     trials: list[Trial] = []
     best: Recommender | None = None
+    best_score = float("-inf")
     train_catalog = catalog_stats(dataset, split.train)
     for params in tqdm(points, desc=f"selecting {model_class.name}", disable=None, leave=False):
         start = time.perf_counter()
         model = model_class(**params).fit(train, dataset, split.valid)
         report = evaluate_model(model, split.valid, train, train_catalog,
                                 ks=(10,), n_bootstrap=0, desc="validating")
-        if best is None or report[SELECTION_METRIC] > max(t.score for t in trials):
-            best = model
+        if best is None or report[SELECTION_METRIC] > best_score:
+            best, best_score = model, report[SELECTION_METRIC]
         trials.append(Trial(model.get_params(), report[SELECTION_METRIC],
                             time.perf_counter() - start))
     history = split.train_valid if holdout else dataset.interactions

@@ -20,6 +20,11 @@ RECALL_K = 100
 log = logging.getLogger("recfunnel")
 
 
+def indexable(model: object) -> bool:
+    """Whether ``model`` has an item tower whose vectors an index can serve."""
+    return isinstance(model, TwoTower)
+
+
 def build_item_index(model: TwoTower, history: History, config: IndexConfig | None = None,
                      sample_users: int = 1000, seed: int = 0) -> tuple[ItemIndex, dict[str, Any]]:
     """Index the model's item vectors; tune and record recall@100 on a sample of real users."""

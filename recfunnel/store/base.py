@@ -36,12 +36,20 @@ class FeatureStore(ABC):
         """Insert or replace items with their raw features and embedding."""
 
     @abstractmethod
+    def _item_values(self, field: str, items: Iterable[int]) -> list[Any]:
+        """The stored ``vector`` (bytes) or ``features`` (JSON text) of each item, in the order
+        asked; KeyError naming the items the store does not hold."""
+
     def item_vectors(self, items: Iterable[int]) -> np.ndarray:
         """Embeddings [n, d] in the order asked; KeyError for an unknown item."""
+        blobs = self._item_values("vector", items)
+        if not blobs:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
 
-    @abstractmethod
     def item_features(self, items: Iterable[int]) -> list[dict[str, Any]]:
         """Raw features in the order asked; KeyError for an unknown item."""
+        return [json.loads(f) for f in self._item_values("features", items)]
 
     @abstractmethod
     def n_items(self) -> int:

@@ -40,7 +40,7 @@ class RedisStore(FeatureStore):
                     pipe.execute()
             pipe.execute()
 
-    def _item_field(self, field: str, items: Iterable[int]) -> list[bytes]:
+    def _item_values(self, field: str, items: Iterable[int]) -> list[bytes]:
         wanted = [int(i) for i in items]
         with self._r.pipeline(transaction=False) as pipe:
             for i in wanted:
@@ -50,15 +50,6 @@ class RedisStore(FeatureStore):
         if missing:
             raise KeyError(f"items not in the store: {missing[:10]}")
         return values
-
-    def item_vectors(self, items: Iterable[int]) -> np.ndarray:
-        blobs = self._item_field("vector", items)
-        if not blobs:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
-
-    def item_features(self, items: Iterable[int]) -> list[dict[str, Any]]:
-        return [json.loads(f) for f in self._item_field("features", items)]
 
     def n_items(self) -> int:
         return int(self._r.scard(self._key("items")))

@@ -55,7 +55,7 @@ class SQLiteStore(FeatureStore):
                     ((int(i), json.dumps(f), v.tobytes())
                      for i, f, v in zip(items, features, vectors)))
 
-    def _item_column(self, column: str, items: Iterable[int]) -> list[Any]:
+    def _item_values(self, column: str, items: Iterable[int]) -> list[Any]:
         wanted = [int(i) for i in items]
         found: dict[int, Any] = {}
         for lo in range(0, len(wanted), 900):  # SQLite limits bound parameters per statement
@@ -67,15 +67,6 @@ class SQLiteStore(FeatureStore):
         if missing:
             raise KeyError(f"items not in the store: {missing[:10]}")
         return [found[i] for i in wanted]
-
-    def item_vectors(self, items: Iterable[int]) -> np.ndarray:
-        blobs = self._item_column("vector", items)
-        if not blobs:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
-
-    def item_features(self, items: Iterable[int]) -> list[dict[str, Any]]:
-        return [json.loads(f) for f in self._item_column("features", items)]
 
     def n_items(self) -> int:
         return self._read("SELECT COUNT(*) FROM items")[0][0]
