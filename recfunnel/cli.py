@@ -262,9 +262,12 @@ def index_build(
         raise RecfunnelError(f"{artifacts}: the {system.retrieval.name} model has no embeddings "
                              "to index; fit with --model two-tower")
     info = rebuild_index(system, IndexConfig(kind=kind.value, nlist=nlist))
-    console.print(f"index {info['config']['kind']} over {info['items']:,} items in "
-                  f"{info['build_seconds']:.1f}s: recall@100 vs exact {info['recall@100']:.4f} "
-                  f"(nprobe {info['config']['nprobe']}), {info['bytes_per_item']} bytes/item")
+    config = info["config"]
+    setting = {"hnsw": f", ef_search {config['ef_search']}"}.get(
+        config["kind"], f", nprobe {config['nprobe']}" if config["kind"].startswith("ivf") else "")
+    console.print(f"index {config['kind']} over {info['items']:,} items in "
+                  f"{info['build_seconds']:.1f}s: recall@100 vs exact {info['recall@100']:.4f}"
+                  f"{setting}, {info['bytes_per_item']} bytes/item")
     if store is StoreKind.redis:
         with RedisStore(redis_url) as redis_store:
             load_store(redis_store, system.retrieval, system.dataset)
