@@ -45,7 +45,7 @@ def main() -> None:
     for u in users:
         u = int(u)
         t0 = time.perf_counter()
-        vector, history = online.user_vector(u)
+        vector, _, _ = online.user_vector(u)
         t1 = time.perf_counter()
         online.index.search(vector[None, :], args.k)
         t2 = time.perf_counter()

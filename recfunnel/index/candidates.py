@@ -59,48 +59,55 @@ class CandidateGenerator:
         members = self.genres.indices[self.genres.indptr[g]:self.genres.indptr[g + 1]]
         return members[np.argsort(-self.popularity[members], kind="stable")]
 
-    def generate(self, user_vector: np.ndarray, history: np.ndarray, n: int) -> Candidates:
-        """Up to ``n`` unseen candidates; ``history`` holds the user's items, oldest first."""
-        seen = set(history.tolist())
-        taken: set[int] = set()
-        items: list[int] = []
-        scores: list[float] = []
-        sources: list[int] = []
+    def generate(self, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
+                 n: int) -> Candidates:
+        """Up to ``n`` candidates not in ``seen``; ``recent`` holds the user's last items, oldest
+        first, and steers the item-to-item and genre sources."""
+        excluded = np.asarray(seen, dtype=np.int64)
         quota = self.quotas.counts(n)
         order = [s for s in SOURCES if quota.get(s)]
+        items, scores, sources = [], [], []
+        count = 0
         for position, source in enumerate(order):
-            want = n - len(items) if position == len(order) - 1 else quota[source]
-            got = 0
-            for item, score in self._source(source, user_vector, history,
-                                            want + len(seen) + len(taken)):
-                if got >= want or len(items) >= n:
-                    break
-                if item < 0 or item in seen or item in taken:
-                    continue
-                taken.add(item)
-                items.append(item)
-                scores.append(score)
-                sources.append(SOURCES.index(source))
-                got += 1
-        return Candidates(np.array(items, dtype=np.int64), np.array(scores, dtype=np.float32),
-                          np.array(sources, dtype=np.int8))
+            want = n - count if position == len(order) - 1 else min(quota[source], n - count)
+            if want <= 0:
+                continue
+            ids, values = self._source(source, user_vector, recent, excluded, want)
+            keep = (ids >= 0) & np.isin(ids, excluded, invert=True)
+            ids, values = ids[keep], values[keep]
+            first = np.sort(np.unique(ids, return_index=True)[1])[:want]  # first hit of each
+            ids, values = ids[first], values[first]
+            items.append(ids)
+            scores.append(values.astype(np.float32))
+            sources.append(np.full(len(ids), SOURCES.index(source), dtype=np.int8))
+            excluded = np.concatenate([excluded, ids])
+            count += len(ids)
+        if not items:
+            return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int8))
+        return Candidates(np.concatenate(items), np.concatenate(scores), np.concatenate(sources))
 
-    def _source(self, source: str, user_vector: np.ndarray, history: np.ndarray, k: int):
+    def _source(self, source: str, user_vector: np.ndarray, recent: np.ndarray,
+                excluded: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+        """The source's ranked items and scores: at least ``want`` not in ``excluded`` when the
+        source has that many."""
         if source == "two-tower":
-            ids, scores = self.index.search(user_vector[None, :], min(k, self.index.size))
-            return zip(ids[0].tolist(), scores[0].tolist())
+            ids, scores = self.index.search(user_vector[None, :], want, exclude=excluded)
+            return ids[0], scores[0]
         if source == "item-to-item":
-            last = history[-self.last_items:]
+            last = recent[-self.last_items:]
             if not len(last):
-                return iter(())
-            ids, scores = self.index.search(self.item_vectors[last], min(k, self.index.size))
+                return _EMPTY
+            ids, scores = self.index.search(self.item_vectors[last], want, exclude=excluded)
             order = np.argsort(-scores.T.ravel(), kind="stable")  # interleave by similarity
-            return zip(ids.T.ravel()[order].tolist(), scores.T.ravel()[order].tolist())
+            return ids.T.ravel()[order], scores.T.ravel()[order]
         if source == "genre-popular":
-            if not len(history) or self.genres.shape[1] == 0:
-                return iter(())
-            favourite = np.asarray(self.genre_rows[history].sum(axis=0)).ravel().argmax()
-            ranked = self.by_genre[favourite][:k]
-            return zip(ranked.tolist(), self.popularity[ranked].tolist())
-        ranked = self.popular[:k]
-        return zip(ranked.tolist(), self.popularity[ranked].tolist())
+            if not len(recent) or self.genres.shape[1] == 0:
+                return _EMPTY
+            favourite = np.asarray(self.genre_rows[recent].sum(axis=0)).ravel().argmax()
+            ranked = self.by_genre[favourite][:want + len(excluded)]
+        else:
+            ranked = self.popular[:want + len(excluded)]
+        return ranked, self.popularity[ranked]
+
+
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

@@ -126,11 +126,14 @@ class TwoTowerModel(nn.Module):
         self.items = ItemTower(config)
         self.users = UserTower(config)
 
+    def forward(self, history: torch.Tensor, categories: torch.Tensor,
+                users: torch.Tensor | None = None) -> torch.Tensor:
+        """User vectors: ``history`` [B, L] item indices (-1 pads), ``categories`` [B, F],
+        ``users`` [B] (-1 for a user unknown to training)."""
+        return self.users(self.items.ids(history), history, categories, users)
+
     def user_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``batch``: ``history`` [B, L] item indices (-1 pads), ``categories`` [B, F], ``users`` [B]
-        (-1 for a user unknown to training)."""
-        history = batch["history"]
-        return self.users(self.items.ids(history), history, batch["categories"], batch.get("users"))
+        return self(batch["history"], batch["categories"], batch.get("users"))
 
     def item_vectors(self, items: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.items(items, {k: v[items] for k, v in features.items()})

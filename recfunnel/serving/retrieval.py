@@ -11,7 +11,6 @@ from recfunnel.index.ann import ItemIndex
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 from recfunnel.store.base import FeatureStore
 
-MAX_HISTORY = 10_000  # events read per request: the user tower's window plus what to exclude
 
 
 def single_thread() -> None:
@@ -33,20 +32,20 @@ class OnlineRetriever:
         generator = CandidateGenerator(index, model.item_vectors_, popularity, genres, quotas)
         return cls(model, index, store, generator)
 
-    def user_vector(self, user: int) -> tuple[np.ndarray, np.ndarray]:
-        """The user's vector and full history (oldest first), both read from the store."""
-        history = self.store.recent_items(user, MAX_HISTORY)
-        vector = self.model.user_vector(history[-self.model.history_length:],
-                                        self.store.user_features(user), user)
-        return vector, history
+    def user_vector(self, user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The user's vector, recent items (oldest first) and seen items, read from the store:
+        two small reads, however long the user's history."""
+        recent = self.store.recent_items(user, self.model.history_length)
+        vector = self.model.user_vector(recent, self.store.user_features(user), user)
+        return vector, recent, self.store.seen_items(user)
 
     def retrieve(self, user: int, n: int = 500) -> Candidates:
-        vector, history = self.user_vector(user)
-        return self.generator.generate(vector, history, n)
+        vector, recent, seen = self.user_vector(user)
+        return self.generator.generate(vector, recent, seen, n)
 
     def ann(self, user: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Two-tower candidates only: the top ``k`` unseen items by ANN search."""
-        vector, history = self.user_vector(user)
-        ids, scores = self.index.search(vector[None, :], min(self.index.size, k + len(history)))
-        keep = (ids[0] >= 0) & ~np.isin(ids[0], history)
-        return ids[0][keep][:k], scores[0][keep][:k]
+        vector, _, seen = self.user_vector(user)
+        ids, scores = self.index.search(vector[None, :], k, exclude=seen)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]

@@ -72,6 +72,11 @@ class FeatureStore(ABC):
         """The user's last ``n`` items, oldest first (by timestamp, then arrival)."""
 
     @abstractmethod
+    def seen_items(self, user: int) -> np.ndarray:
+        """Every item the user has an event for, in no set order and possibly repeated: one read,
+        so that a request can exclude what was seen without reading the whole history."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections."""
 

@@ -72,6 +72,7 @@ class RedisStore(FeatureStore):
             for seq, e in enumerate(events, last - len(events) + 1):
                 record = json.dumps([e.item, e.kind, e.value])
                 pipe.zadd(self._key("events", e.user), {f"{seq:016d}|{record}": e.timestamp})
+                pipe.append(self._key("seen", e.user), np.int64(e.item).tobytes())
                 if seq % 10_000 == 0:
                     pipe.execute()
             pipe.execute()
@@ -79,6 +80,10 @@ class RedisStore(FeatureStore):
     def recent_items(self, user: int, n: int) -> np.ndarray:
         members = self._r.zrange(self._key("events", int(user)), -int(n), -1) if n > 0 else []
         return np.array([json.loads(m.split(b"|", 1)[1])[0] for m in members], dtype=np.int64)
+
+    def seen_items(self, user: int) -> np.ndarray:
+        raw = self._r.get(self._key("seen", int(user)))
+        return np.frombuffer(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
 
     def close(self) -> None:
         self._r.close()

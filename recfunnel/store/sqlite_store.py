@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user I
                                    item INTEGER NOT NULL, timestamp INTEGER NOT NULL,
                                    kind TEXT NOT NULL, value REAL);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user, timestamp, seq);
+CREATE TABLE IF NOT EXISTS seen (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
 """
 
 
@@ -34,15 +37,20 @@ class SQLiteStore(FeatureStore):
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a crash
         self._db.executescript(SCHEMA)
 
-    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(sql, rows)
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+        with self._transaction() as db:
+            db.executemany(sql, rows)
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -80,13 +88,26 @@ class SQLiteStore(FeatureStore):
         return json.loads(rows[0][0]) if rows else None
 
     def append_events(self, events: list[Event]) -> None:
-        self._write("INSERT INTO events (user, item, timestamp, kind, value) VALUES (?, ?, ?, ?, ?)",
-                    ((e.user, e.item, e.timestamp, e.kind, e.value) for e in events))
+        new: dict[int, list[int]] = defaultdict(list)
+        for e in events:
+            new[int(e.user)].append(int(e.item))
+        with self._transaction() as db:
+            db.executemany("INSERT INTO events (user, item, timestamp, kind, value) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           ((e.user, e.item, e.timestamp, e.kind, e.value) for e in events))
+            for user, items in new.items():
+                row = db.execute("SELECT items FROM seen WHERE user = ?", (user,)).fetchone()
+                blob = (row[0] if row else b"") + np.array(items, dtype=np.int64).tobytes()
+                db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (user, blob))
 
     def recent_items(self, user: int, n: int) -> np.ndarray:
         rows = self._read("SELECT item FROM events WHERE user = ? ORDER BY timestamp DESC, seq DESC "
                           "LIMIT ?", (int(user), int(n)))
         return np.array([r[0] for r in reversed(rows)], dtype=np.int64)
+
+    def seen_items(self, user: int) -> np.ndarray:
+        rows = self._read("SELECT items FROM seen WHERE user = ?", (int(user),))
+        return np.frombuffer(rows[0][0], dtype=np.int64) if rows else np.zeros(0, dtype=np.int64)
 
     def close(self) -> None:
         self._db.close()

@@ -22,6 +22,25 @@ def test_flat_index_is_exact():
     assert np.allclose(scores[:, 0], (queries * vectors[ids[:, 0]]).sum(1), atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_excluded_items_are_left_out_and_the_rest_keeps_its_order(kind):
+    vectors, queries = clustered(500), clustered(3, seed=1)
+    index = ItemIndex.build(vectors, IndexConfig(kind=kind, ef_search=500))
+    exact = exact_top_k(vectors, queries, 30)
+    exclude = exact[0, :10:2]  # some of the first query's best items
+    ids, scores = index.search(queries, 20, exclude=exclude)
+    for row, best in zip(ids, exact):
+        assert row.tolist() == [i for i in best if i not in exclude][:20]
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_asking_for_more_than_the_catalog_pads_with_minus_one():
+    vectors = clustered(5)
+    ids, scores = ItemIndex.build(vectors).search(vectors[:1], 8, exclude=np.array([0]))
+    assert sorted(ids[0, :4].tolist()) == [1, 2, 3, 4] and ids[0, 4:].tolist() == [-1] * 4
+    assert np.all(np.isneginf(scores[0, 4:]))
+
+
 @pytest.mark.parametrize("kind", ["ivf-flat", "ivf-sq8", "hnsw"])
 def test_tuned_index_reaches_the_recall_target(kind):
     vectors, queries = clustered(20_000), clustered(200, seed=1)

@@ -19,7 +19,7 @@ def generator():
 def test_quotas_unseen_and_unique(generator):
     gen, vectors = generator
     history = np.array([0, 4, 8, 12])  # all genre 0
-    out = gen.generate(vectors[1], history, 100)
+    out = gen.generate(vectors[1], history, history, 100)
     assert len(out.items) == 100 and len(set(out.items.tolist())) == 100
     assert not set(out.items.tolist()) & set(history.tolist())
     counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
@@ -30,11 +30,19 @@ def test_quotas_unseen_and_unique(generator):
     assert all(i % 4 == 0 for i in genre_pop)
 
 
+def test_seen_items_beyond_the_recent_window_are_excluded(generator):
+    gen, vectors = generator
+    recent = np.array([0, 4])
+    out = gen.generate(vectors[1], recent, np.array([1, 0, 4, 1]), 50)
+    assert 1 not in out.items and 0 not in out.items and 4 not in out.items
+    assert len(out.items) == 50
+
+
 def test_a_short_source_leaves_its_slots_to_the_next():
     gen_vectors = np.eye(4, dtype=np.float32)
     gen = CandidateGenerator(ItemIndex.build(gen_vectors), gen_vectors, np.array([4., 3, 2, 1]),
                              sp.csr_matrix((4, 0)), Quotas({"two-tower": 0.5, "popular": 0.5}))
-    out = gen.generate(gen_vectors[0], np.array([0]), 10)
+    out = gen.generate(gen_vectors[0], np.array([0]), np.array([0]), 10)
     assert sorted(out.items.tolist()) == [1, 2, 3]  # every unseen item, once
 
 

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from recfunnel.artifacts import add_items, load_system, save_system
+from recfunnel.cli import app
 from recfunnel.data.loading import load
 from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.errors import RecfunnelError
@@ -89,3 +91,26 @@ def test_added_item_is_retrieved_for_a_user_of_its_genre(system_dir, tmp_path):
     assert reloaded.index.size == reloaded.dataset.n_items
     ids, _ = retriever(reloaded).ann(best, 50)
     assert added[0] in ids
+
+
+def test_cli_index_build_and_items_add(system_dir, tmp_path):
+    system_dir = Path(shutil.copytree(system_dir, tmp_path / "copy"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", "build", "--artifacts", str(system_dir), "--kind", "hnsw"])
+    assert result.exit_code == 0, result.output
+    assert "index hnsw" in result.output and "ef_search" in result.output
+    info = load_system(system_dir).manifest["index"]
+    assert info["config"]["kind"] == "hnsw" and info["recall@100"] >= 0.95
+
+    items = load_system(system_dir).dataset.items
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"item_id": [items["item_id"].max() + 1], "title": ["Brand New (2001)"],
+                  "genres": ["Comedy|Drama"], "year": [2001]}).to_csv(new, index=False)
+    result = runner.invoke(app, ["items", "add", str(new), "--artifacts", str(system_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"the catalog now has {len(items) + 1:,} items" in result.output
+    assert load_system(system_dir).index.size == len(items) + 1
+
+    result = runner.invoke(app, ["items", "add", str(new), "--artifacts", str(system_dir)])
+    assert result.exit_code == 2 and "already in the catalog" in result.output
+    assert "Traceback" not in result.output

@@ -55,6 +55,14 @@ def test_recent_items_are_time_ordered_with_arrival_breaking_ties(store):
     assert len(store.recent_items(1, 0)) == 0
 
 
+def test_seen_items_hold_every_event_of_the_user(store):
+    assert len(store.seen_items(1)) == 0
+    store.append_events([Event(1, 10, 300), Event(1, 11, 100), Event(2, 99, 50)])
+    store.append_events([Event(1, 10, 400), Event(1, 13, 200)])
+    assert set(store.seen_items(1).tolist()) == {10, 11, 13}
+    assert store.seen_items(2).tolist() == [99]
+
+
 def test_load_tables(store):
     users = pd.DataFrame({"user_id": [7, 8], "age": [18, 35]})
     items = pd.DataFrame({"item_id": [1, 2, 3], "title": ["x", "y", "z"],
@@ -73,3 +81,4 @@ def test_sqlite_writes_survive_reopening(tmp_path):
         s.append_events([Event(3, 4, 1)])
     with SQLiteStore(tmp_path / "s.sqlite") as s:
         assert s.recent_items(3, 5).tolist() == [4]
+        assert s.seen_items(3).tolist() == [4]
