@@ -82,6 +82,17 @@ class Dataset:
         )
 
 
+TAIL_HEAD_SHARE = 0.2  # the "head" is the 20% most popular items; the rest is the long tail
+
+
+def long_tail(counts: np.ndarray) -> np.ndarray:
+    """True for items outside the head (the ``TAIL_HEAD_SHARE`` most interacted-with items)."""
+    head = np.argsort(-np.asarray(counts), kind="stable")[:int(np.ceil(TAIL_HEAD_SHARE * len(counts)))]
+    tail = np.ones(len(counts), dtype=bool)
+    tail[head] = False
+    return tail
+
+
 def interaction_matrix(interactions: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
     """Binary user x item CSR matrix; repeated pairs count once."""
     users = interactions["user"].to_numpy()

@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from recfunnel.data.dataset import long_tail
 from recfunnel.retrieval.topk import PAD
 
 KS = (10, 20, 50, 100, 200, 500)
-TAIL_HEAD_SHARE = 0.2  # the "head" is the 20% most popular items; the rest is the long tail
-
-
 @dataclass(frozen=True)
 class CatalogStats:
     """What beyond-accuracy metrics need to know about the items, from the training interactions."""
@@ -29,10 +27,7 @@ class CatalogStats:
     @classmethod
     def from_train(cls, train: sp.csr_matrix, genres: sp.csr_matrix | None = None) -> CatalogStats:
         counts = np.asarray(train.sum(axis=0)).ravel()
-        n_head = int(np.ceil(TAIL_HEAD_SHARE * len(counts)))
-        head = np.argsort(-counts, kind="stable")[:n_head]
-        tail = np.ones(len(counts), dtype=bool)
-        tail[head] = False
+        tail = long_tail(counts)
         has_genres = genres is not None and genres.shape[1] > 0
         return cls(counts / max(1, train.shape[0]), tail, genres if has_genres else None)
 

@@ -1,0 +1,1 @@
+"""Scoring: a richer model that reorders the retrieval stage's candidates."""

@@ -1,0 +1,43 @@
+"""The ranking network: target attention over the history (DIN-style) plus an MLP over the
+candidate's embedding, its interaction with the user vector and the dense features. Two heads:
+"interacted" (softmax over the user's candidates) and "liked" (rating >= 4, given interacted)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recfunnel.ranking.features import DENSE
+
+
+class RankerNet(nn.Module):
+    def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        self.dim = dim
+        self.attention = nn.Linear(dim, dim, bias=False)
+        self.register_buffer("dense_mean", torch.zeros(len(DENSE)))
+        self.register_buffer("dense_std", torch.ones(len(DENSE)))
+        self.mlp = nn.Sequential(nn.Linear(4 * dim + len(DENSE) + 1, hidden), nn.ReLU(),
+                                 nn.Dropout(dropout), nn.Linear(hidden, hidden // 2), nn.ReLU(),
+                                 nn.Linear(hidden // 2, 2))
+
+    def forward(self, f: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits [B, C, 2]: interacted, liked."""
+        items, history, mask = f["items"], f["history"], f["history_mask"]
+        # the candidate asks which past items speak for it
+        logits = torch.einsum("bcd,bld->bcl", self.attention(items), history) / self.dim ** 0.5
+        weights = torch.softmax(logits.masked_fill(~mask.unsqueeze(1), -1e9), -1) \
+            * mask.unsqueeze(1)
+        attended = weights @ history
+        similarity = torch.einsum("bcd,bld->bcl", items, history).masked_fill(~mask.unsqueeze(1), -1)
+        closest = similarity.max(-1, keepdim=True).values
+        user = f["user"].unsqueeze(1).expand_as(items)
+        dense = (f["dense"] - self.dense_mean) / self.dense_std
+        x = torch.cat([items, user * items, attended, attended * items, dense, closest], dim=-1)
+        return self.mlp(x)
+
+
+def score(logits: torch.Tensor, liked_weight: float) -> torch.Tensor:
+    """log P(interacted) + liked_weight * log P(liked | interacted), per candidate."""
+    return F.log_softmax(logits[..., 0], dim=-1) + liked_weight * F.logsigmoid(logits[..., 1])

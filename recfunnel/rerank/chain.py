@@ -1,0 +1,95 @@
+"""The re-ranker: a configurable chain of rules from ranked candidates to the final list.
+
+Filters remove candidates, boosts move scores, and the final ``k`` are then picked one at a time:
+the best remaining item by score minus the diversity penalty, among those the constraints (tail
+quota first, then genre cap) allow. When no remaining item satisfies every constraint, the last
+constraints are relaxed first, so the list is always filled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from recfunnel.rerank.diversity import MMR, GenreCap
+from recfunnel.rerank.fairness import TailQuota
+from recfunnel.rerank.filters import ExcludeGenres, RemoveDisliked, RemoveSeen
+from recfunnel.rerank.freshness import FreshnessBoost
+from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
+
+
+@dataclass
+class RerankConfig:
+    remove_seen: bool = True
+    remove_disliked: bool = True
+    exclude_genres: list[str] = field(default_factory=list)
+    freshness_weight: float = 0.05
+    freshness_half_life: float = 2.0
+    mmr_weight: float = 0.1
+    max_per_genre: int | None = None
+    tail_share: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Reranker:
+    def __init__(self, config: RerankConfig, items: ItemFacts):
+        self.config, self.items = config, items
+        c = config
+        self.filters = ([RemoveSeen()] if c.remove_seen else []) + (
+            [RemoveDisliked()] if c.remove_disliked else []) + (
+            [ExcludeGenres(c.exclude_genres)] if c.exclude_genres else [])
+        self.boosts = [FreshnessBoost(c.freshness_weight, c.freshness_half_life)]
+        self.diversity = MMR(c.mmr_weight)
+        self.constraints = ([TailQuota(c.tail_share)] if c.tail_share > 0 else []) + (
+            [GenreCap(c.max_per_genre)] if c.max_per_genre else [])
+
+    def rerank(self, slate: Slate, user: UserFacts, k: int) -> Slate:
+        for rule in self.filters + self.boosts:
+            slate = rule.apply(slate, user, self.items)
+        return self.select(slate, k)
+
+    def select(self, slate: Slate, k: int) -> Slate:
+        """Greedy pick of the final ``k``, recording what each rule did to each pick."""
+        k = min(k, len(slate))
+        if not k:
+            return slate.keep(np.zeros(len(slate), dtype=bool))
+        spread = float(np.ptp(slate.scores)) or 1.0
+        relevance = (slate.scores - slate.scores.min()) / spread
+        chosen: list[int] = []
+        open_ = np.ones(len(slate), dtype=bool)
+        notes: dict[int, dict[str, float | str]] = {}
+        for step in range(k):
+            penalty = self.diversity.penalty(slate, chosen, self.items)
+            value = np.where(open_, relevance - penalty, -np.inf)
+            masks = [c.allowed(slate, chosen, k - step, k, self.items) for c in self.constraints]
+            pick = _best(value, masks)
+            free = int(np.argmax(value))
+            note: dict[str, float | str] = {}
+            if penalty[pick]:
+                note[self.diversity.name] = -round(float(penalty[pick] * spread), 6)
+            if pick != free:
+                for c, mask in zip(self.constraints, masks):
+                    if not mask[free]:
+                        note[c.name] = f"took the slot of item {int(slate.items[free])}"
+            notes[pick] = note
+            chosen.append(pick)
+            open_[pick] = False
+        final = Slate(slate.items[chosen], slate.scores[chosen],
+                      [slate.explanations[i] for i in chosen])
+        for position, i in enumerate(chosen):
+            final.explanations[position]["adjustments"].update(notes[i])
+            final.explanations[position]["rank_before_selection"] = int(i)
+        return final
+
+
+def _best(value: np.ndarray, masks: list[np.ndarray]) -> int:
+    """The highest-value open item allowed by the constraints, relaxing the last ones first."""
+    for n in range(len(masks), -1, -1):
+        allowed = np.logical_and.reduce(masks[:n]) if n else np.ones(len(value), dtype=bool)
+        candidates = np.where(allowed, value, -np.inf)
+        if np.isfinite(candidates).any():
+            return int(np.argmax(candidates))
+    raise AssertionError("select() never asks for more items than the slate holds")

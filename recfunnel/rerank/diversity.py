@@ -1,0 +1,40 @@
+"""Diversity: maximal marginal relevance over item embeddings, and a cap on items per genre."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recfunnel.rerank.slate import ItemFacts, Slate
+
+
+@dataclass
+class MMR:
+    """Each pick pays ``weight`` times its highest cosine similarity to the items already picked
+    (relevance is the slate's score scaled to [0, 1]). Weight 0 keeps the ranking order."""
+
+    weight: float = 0.1
+    name: str = "mmr"
+
+    def penalty(self, slate: Slate, chosen: list[int], items: ItemFacts) -> np.ndarray:
+        if not chosen or self.weight == 0:
+            return np.zeros(len(slate))
+        vectors = items.vectors[slate.items]
+        return self.weight * (vectors @ vectors[chosen].T).max(axis=1)
+
+
+@dataclass
+class GenreCap:
+    """At most ``max_per_genre`` items of any one genre in the final list."""
+
+    max_per_genre: int = 4
+    name: str = "genre-cap"
+
+    def allowed(self, slate: Slate, chosen: list[int], slots_left: int, k: int,
+                items: ItemFacts) -> np.ndarray:
+        genres = items.genres[slate.items]
+        if not chosen or genres.shape[1] == 0:
+            return np.ones(len(slate), dtype=bool)
+        full = np.asarray(genres[chosen].sum(axis=0)).ravel() >= self.max_per_genre
+        return np.asarray(genres[:, full].sum(axis=1)).ravel() == 0

@@ -1,0 +1,25 @@
+"""Boost recent items: the newest release year in the catalog gets the full boost, and it halves
+every ``half_life`` years of age."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
+
+
+@dataclass
+class FreshnessBoost:
+    weight: float = 0.1  # in units of the slate's score range (best minus worst candidate)
+    half_life: float = 2.0  # years
+    name: str = "freshness"
+
+    def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
+        if not len(slate) or self.weight == 0 or np.all(np.isnan(items.year)):
+            return slate
+        age = np.nanmax(items.year) - items.year[slate.items]
+        freshness = np.where(np.isnan(age), 0.0, 0.5 ** (np.nan_to_num(age) / self.half_life))
+        spread = float(np.ptp(slate.scores)) or 1.0
+        return slate.adjust(self.name, self.weight * spread * freshness)
