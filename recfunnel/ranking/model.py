@@ -38,6 +38,6 @@ class RankerNet(nn.Module):
         return self.mlp(x)
 
 
-def score(logits: torch.Tensor, liked_weight: float) -> torch.Tensor:
+def ranking_score(logits: torch.Tensor, liked_weight: float) -> torch.Tensor:
     """log P(interacted) + liked_weight * log P(liked | interacted), per candidate."""
     return F.log_softmax(logits[..., 0], dim=-1) + liked_weight * F.logsigmoid(logits[..., 1])

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from recfunnel.data.history import History
 from recfunnel.ranking.features import DENSE, ItemTable, candidate_features
-from recfunnel.ranking.model import RankerNet, score
+from recfunnel.ranking.model import RankerNet, ranking_score
 from recfunnel.retrieval.topk import PAD, rank_users
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
@@ -128,7 +128,7 @@ class Ranker:
         """Ranking scores [Q, C] of the candidates of ``queries`` (rows)."""
         self.net_.eval()
         with torch.no_grad():
-            return score(self.net_(queries.features(table, rows)), self.liked_weight)
+            return ranking_score(self.net_(queries.features(table, rows)), self.liked_weight)
 
     def rerank(self, table: ItemTable, queries: Queries) -> tuple[np.ndarray, np.ndarray]:
         """Candidates sorted by ranking score, and the scores, [Q, C]."""
