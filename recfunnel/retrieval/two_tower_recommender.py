@@ -247,8 +247,8 @@ class TwoTower(Recommender):
             return self._request_tower(batch)(**batch)[0].numpy()
 
     def _request_tower(self, example: dict[str, torch.Tensor]) -> torch.jit.ScriptModule:
-        """The user tower traced and frozen for single requests: it runs in about 40% of the
-        eager time, because per-operator dispatch, not arithmetic, dominates at batch size 1."""
+        """The user tower traced and frozen for single requests: at batch size 1 per-operator
+        dispatch, not arithmetic, dominates, and tracing removes most of it."""
         if self.request_tower_ is None:
             self.model_.eval()
             # TorchScript is deprecated in favour of torch.compile, which needs a C++ toolchain
