@@ -25,16 +25,22 @@ from recfunnel.data.dataset import Dataset
 from recfunnel.errors import RecfunnelError
 from recfunnel.index.ann import IndexConfig, ItemIndex
 from recfunnel.index.offline import build_item_index, indexable, load_store
+from recfunnel.ranking.features import ItemTable
+from recfunnel.ranking.ranker import Ranker
+from recfunnel.rerank.chain import RerankConfig, Reranker
+from recfunnel.rerank.slate import ItemFacts
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.registry import model_class
+from recfunnel.retrieval.topk import rank_users
+from recfunnel.serving.funnel import Funnel
 from recfunnel.store.base import records
 from recfunnel.store.sqlite_store import SQLiteStore
-from recfunnel.retrieval.topk import rank_users
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
 STORE_FILE = "store.sqlite"
+RANKING_FILE = "ranking.safetensors"
 
 
 @dataclass
@@ -46,9 +52,26 @@ class System:
     dataset: Dataset  # interactions = the visible history the model was trained on
     heldout: pd.DataFrame | None
     retrieval: Recommender
+    ranker: Ranker | None = None
 
     def __post_init__(self) -> None:
         self.history = self.dataset.history()
+
+    @property
+    def rerank_config(self) -> RerankConfig:
+        return RerankConfig(**self.manifest["stages"].get("rerank", {}))
+
+    def funnel(self, rerank: RerankConfig | None = None) -> Funnel:
+        """Retrieval -> ranking (when trained) -> re-ranking, over the visible history;
+        ``rerank`` overrides the configuration saved by ``fit``."""
+        vectors = self.retrieval.item_vectors_ if indexable(self.retrieval) else None
+        if not hasattr(self, "_facts"):
+            self._facts = ItemFacts.build(self.dataset, self.history, vectors)
+            self._table = (ItemTable.build(self.dataset, self.history, vectors)
+                           if self.ranker is not None else None)
+        stage = self.manifest["stages"].get("ranking", {})
+        return Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
+                      self.ranker, self._table, stage.get("candidates", 500))
 
     @property
     def index(self) -> ItemIndex | None:
@@ -64,14 +87,16 @@ class System:
     def store_path(self) -> Path:
         return self.path / STORE_FILE
 
+
     def recommend(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and scores per user, their visible history excluded."""
+        """Retrieval's top-``k`` item indices and scores per user, visible history excluded."""
         return rank_users(lambda batch: self.retrieval.score(batch, self.history), users,
                           self.history.matrix, k, desc="recommending")
 
 
 def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.DataFrame | None,
-                retrieval: Recommender, extra: dict[str, Any]) -> Path:
+                retrieval: Recommender, extra: dict[str, Any], ranker: Ranker | None = None,
+                rerank: RerankConfig | None = None, candidates: int = 500) -> Path:
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -83,6 +108,14 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
         if heldout is not None:
             heldout.to_parquet(tmp / "heldout.parquet", index=False)
         _save_state(retrieval, tmp / "retrieval.safetensors")
+        stages: dict[str, Any] = {"retrieval": {"model": retrieval.name,
+                                                "params": retrieval.get_params(),
+                                                "file": "retrieval.safetensors"}}
+        if ranker is not None:
+            _save_state(ranker, tmp / RANKING_FILE)
+            stages["ranking"] = {"model": "target-attention", "params": ranker.get_params(),
+                                 "file": RANKING_FILE, "candidates": candidates}
+        stages["rerank"] = (rerank or RerankConfig()).to_dict()
         index_info = _write_index_and_store(tmp, dataset, history, retrieval)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -91,8 +124,7 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
             "dataset": {"name": dataset.name, "users": dataset.n_users, "items": dataset.n_items,
                         "interactions": len(dataset.interactions)},
             "holdout": heldout is not None,
-            "stages": {"retrieval": {"model": retrieval.name, "params": retrieval.get_params(),
-                                     "file": "retrieval.safetensors"}},
+            "stages": stages,
             **({"index": index_info, "store": STORE_FILE} if index_info else {}),
             **extra,
         }
@@ -175,9 +207,9 @@ def _replace_file(path: Path, write: Callable[[Path], Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _save_state(retrieval: Recommender, path: Path) -> None:
+def _save_state(model: Recommender | Ranker, path: Path) -> None:
     # safetensors writes raw buffers: a transposed (non-contiguous) array would come back scrambled
-    save_file({k: np.ascontiguousarray(v) for k, v in retrieval.state().items()}, str(path))
+    save_file({k: np.ascontiguousarray(v) for k, v in model.state().items()}, str(path))
 
 
 def _save_index(index: ItemIndex, info: dict[str, Any], path: Path) -> None:
@@ -197,6 +229,11 @@ def load_system(path: Path) -> System:
     stage = manifest["stages"]["retrieval"]
     retrieval = model_class(stage["model"])(**stage["params"])
     retrieval.load_state(load_file(str(path / stage["file"])))
+    ranker = None
+    if "ranking" in manifest["stages"]:
+        ranking = manifest["stages"]["ranking"]
+        ranker = Ranker(**ranking["params"]).load_state(load_file(str(path / ranking["file"])),
+                                                        retrieval.dim)
     users = pd.read_parquet(path / "users.parquet")
     items = pd.read_parquet(path / "items.parquet")
     if "genres" in items:
@@ -205,7 +242,7 @@ def load_system(path: Path) -> System:
     heldout_path = path / "heldout.parquet"
     heldout = pd.read_parquet(heldout_path) if heldout_path.is_file() else None
     dataset = Dataset(manifest["dataset"]["name"], history, users, items)
-    return System(path, manifest, dataset, heldout, retrieval)
+    return System(path, manifest, dataset, heldout, retrieval, ranker)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -1,7 +1,9 @@
-"""The ``recfunnel`` command line: fit, recommend, export, evaluate, baselines, data synth, demo."""
+"""The ``recfunnel`` command line: fit, recommend, export, evaluate, report, baselines, index,
+items, data synth, demo."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -16,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from recfunnel.artifacts import System, add_items, load_system, rebuild_index, save_system
+from recfunnel.artifacts import (
+    System, add_items, load_system, rebuild_index, save_system, write_manifest,
+)
 from recfunnel.data import download
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.interaction_log import item_table
@@ -25,9 +29,10 @@ from recfunnel.data.loading import load
 from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.data.synth import SynthConfig, generate, write
 from recfunnel.errors import DataError, RecfunnelError
-from recfunnel.eval.evaluate import evaluate_model
-from recfunnel.eval.tables import comparison_table, report_table
-from recfunnel.pipeline import catalog_stats, select_and_fit
+from recfunnel.eval.tables import comparison_table, funnel_table, report_table
+from recfunnel.pipeline import fit_funnel, select_and_fit
+from recfunnel.report import FINAL_K, funnel_reports, write_report
+from recfunnel.rerank.chain import RerankConfig
 from recfunnel.retrieval.registry import BASELINES, MODELS, model_class
 from recfunnel.index.ann import IndexConfig
 from recfunnel.index.offline import indexable, load_store
@@ -74,6 +79,8 @@ class SynthFormat(str, Enum):
 
 class Stage(str, Enum):
     retrieval = "retrieval"
+    ranking = "ranking"
+    final = "final"
 
 
 DataOpt = Annotated[str, typer.Option(
@@ -114,36 +121,84 @@ def fit(
     data_dir: DataDirOpt = None,
     user_features: UserFeaturesOpt = None,
     item_features: ItemFeaturesOpt = None,
+    ranking: Annotated[bool, typer.Option(
+        "--ranking/--no-ranking",
+        help="Train the ranking model on the two-tower candidates (two-tower only).")] = True,
+    rerank: Annotated[Optional[Path], typer.Option(
+        "--rerank", help="JSON re-ranking rules, e.g. {\"mmr_weight\": 0.2, "
+                         "\"exclude_genres\": [\"Horror\"]}; defaults otherwise.")] = None,
 ) -> None:
-    """Train every stage into one artifact directory: select on validation, refit, test."""
+    """Train every stage into one artifact directory, then score each stage on the held-out
+    split: retrieval (selected on validation, refit), ranking, re-ranking."""
     cls = model_class(model)
+    rules = _rerank_config(rerank)
     dataset = _load(data, format, data_dir, user_features, item_features)
+    if rules.exclude_genres:
+        unknown = set(rules.exclude_genres) - set(dataset.genre_vocabulary())
+        if unknown:
+            raise RecfunnelError(f"{rerank}: unknown genres {sorted(unknown)}; the catalog has "
+                                 f"{dataset.genre_vocabulary()}")
     split = temporal_leave_one_out(dataset.interactions)
-    fitted = select_and_fit(cls, dataset, split, holdout=holdout)
-    for trial in fitted.trials:
-        console.print(f"  validation NDCG@10 {trial.score:.4f}  {trial.params}  ({trial.seconds:.1f}s)")
-    extra = {"selection": [vars(t) for t in fitted.trials], "fit_seconds": fitted.fit_seconds}
-    if fitted.test is not None:
-        extra["test"] = fitted.test.to_dict()
-    path = save_system(out, dataset, fitted.history, split.test if holdout else None,
-                       fitted.model, extra)
-    console.print(f"{cls.name} {fitted.model.get_params()} trained in {fitted.fit_seconds:.1f}s "
-                  f"on {len(fitted.history):,} interactions; saved to {path}")
-    if fitted.test is not None:
-        console.print(report_table(fitted.test, f"{cls.name}: held-out test (last item per user)"))
+    if cls.name == "two-tower" and ranking:
+        funnel = fit_funnel(dataset, split, holdout=holdout)
+        trained, ranker, history, extra = funnel.retrieval, funnel.ranker, funnel.history, funnel.info
+        seconds = extra["fit_seconds"]
+        console.print(f"ranking model trained on {extra['ranking_examples']['queries']:,} "
+                      f"candidate lists; validation NDCG@10 {ranker.valid_ndcg_:.4f}")
+    else:
+        fitted = select_and_fit(cls, dataset, split, holdout=holdout)
+        for trial in fitted.trials:
+            console.print(f"  validation NDCG@10 {trial.score:.4f}  {trial.params}  "
+                          f"({trial.seconds:.1f}s)")
+        trained, ranker, history, seconds = fitted.model, None, fitted.history, fitted.fit_seconds
+        extra = {"selection": [vars(t) for t in fitted.trials], "fit_seconds": seconds}
+    path = save_system(out, dataset, history, split.test if holdout else None, trained, extra,
+                       ranker, rules)
+    console.print(f"{cls.name} {trained.get_params()} trained in {seconds:.1f}s "
+                  f"on {len(history):,} interactions; saved to {path}")
+    if holdout and len(split.test):
+        system = load_system(path)
+        reports = funnel_reports(system)
+        system.manifest["test"] = {stage: r.to_dict() for stage, r in reports.items()}
+        write_manifest(path, system.manifest)
+        console.print(funnel_table(reports, f"{cls.name} funnel: held-out test (last item per "
+                                            "user)"))
+
+
+def _rerank_config(path: Path | None) -> RerankConfig:
+    if path is None:
+        return RerankConfig()
+    try:
+        values = json.loads(path.read_text())
+        return RerankConfig(**values)
+    except FileNotFoundError:
+        raise RecfunnelError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, TypeError, AttributeError) as err:
+        raise RecfunnelError(f"{path}: not a re-ranking configuration ({err}); keys: "
+                             f"{', '.join(RerankConfig().to_dict())}") from None
 
 
 @app.command()
 def evaluate(artifacts: ArtifactsOpt) -> None:
-    """Print the metric table on the held-out split saved by `fit`."""
+    """Print the funnel report on the held-out split saved by `fit`: candidate recall, ranking
+    and final accuracy, coverage, novelty, diversity and tail share per stage."""
     system = load_system(artifacts)
-    if system.heldout is None or system.heldout.empty:
-        raise RecfunnelError(f"{artifacts}: trained with --no-holdout, so nothing was held out to "
-                             "evaluate on; refit with --holdout")
-    report = evaluate_model(system.retrieval, system.heldout, system.history,
-                            catalog_stats(system.dataset, system.dataset.interactions))
+    reports = funnel_reports(system)
     name = system.manifest["stages"]["retrieval"]["model"]
-    console.print(report_table(report, f"{name}: held-out test (last item per user)"))
+    console.print(funnel_table(reports, f"{name} funnel: held-out test (last item per user); "
+                                        f"final list of {FINAL_K}"))
+    console.print(report_table(reports["retrieval"], "retrieval stage at every depth"))
+
+
+@app.command()
+def report(
+    artifacts: ArtifactsOpt,
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write an HTML page: metric by stage, accuracy vs diversity as the MMR weight varies, and
+    the popularity of recommended items."""
+    system = load_system(artifacts)
+    console.print(f"wrote {write_report(system, out)}")
 
 
 @app.command()
@@ -163,20 +218,31 @@ def recommendation_table(system: System, raw_user: str, k: int) -> Table:
     if index is None:
         sample = ", ".join(map(str, dataset.users["user_id"].head(3)))
         raise RecfunnelError(f"unknown user {raw_user!r} ({dataset.n_users:,} users, e.g. {sample})")
-    items, scores = system.recommend(np.array([index]), k)
+    slate = system.funnel().run(np.array([index]), system.history, k=k).final[0]
     seen = dataset.interactions[dataset.interactions["user"] == index]
     recent = seen.sort_values("timestamp", kind="stable")["item"].tail(3)
     table = Table(title=f"Top {k} for user {raw_user}", title_justify="left",
                   caption="recently watched: " + "; ".join(dataset.items["title"].iloc[recent]))
-    for column in ("rank", "item_id", "title", "genres", "score"):
+    for column in ("rank", "item_id", "title", "genres", "score", "why"):
         table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-    for rank, (item, score) in enumerate(zip(items[0], scores[0]), start=1):
-        if item == PAD:
-            break
+    for rank, (item, score, why) in enumerate(zip(slate.items, slate.scores, slate.explanations),
+                                              start=1):
         row = dataset.items.iloc[item]
         table.add_row(str(rank), str(row["item_id"]), str(row.get("title", "")),
-                      ", ".join(row["genres"]) if "genres" in row else "", f"{score:.4f}")
+                      ", ".join(row["genres"]) if "genres" in row else "", f"{score:.4f}",
+                      _explain(why))
     return table
+
+
+def _explain(why: dict) -> str:
+    parts = [f"{why['source']} {why['retrieval_score']:.3f}"]
+    if "ranking_score" in why:
+        parts.append(f"ranked {why['ranking_score']:.2f}")
+    parts += [f"{rule} {value:+.3f}" if isinstance(value, float) else f"{rule}: {value}"
+              for rule, value in why["adjustments"].items()]
+    if why.get("rank_before_selection"):
+        parts.append(f"was #{why['rank_before_selection'] + 1}")
+    return "; ".join(parts)
 
 
 @app.command()
@@ -186,7 +252,8 @@ def export(
     k: Annotated[int, typer.Option("--k", min=1)] = 500,
     stage: Annotated[Stage, typer.Option("--stage", help="Which stage's list to write.")] = Stage.retrieval,
 ) -> None:
-    """Write user_id,item_id,rank,score for every user with history, visible items excluded."""
+    """Write user_id,item_id,rank,score for every user with history, visible items excluded:
+    retrieval's candidates, the ranking model's order of them, or the re-ranked final list."""
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise RecfunnelError(f"{out}: the output must end in .csv or .parquet")
     system = load_system(artifacts)
@@ -194,7 +261,19 @@ def export(
     if len(users) < system.dataset.n_users:
         log.warning("%d users have no visible history and are not exported",
                     system.dataset.n_users - len(users))
-    items, scores = system.recommend(users, k)
+    if stage is Stage.retrieval:
+        items, scores = system.recommend(users, k)
+    else:
+        if stage is Stage.ranking and system.ranker is None:
+            raise RecfunnelError(f"{artifacts}: no ranking stage was trained (it needs --model "
+                                 "two-tower); export --stage retrieval or final")
+        funnel = system.funnel()
+        depth = funnel.candidates if stage is Stage.ranking else funnel.pool
+        if k > depth:
+            log.warning("the %s stage holds %d items per user; exporting %d, not %d",
+                        stage.value, depth, depth, k)
+        lists = funnel.run(users, system.history, k=min(k, depth)).lists[stage.value]
+        items, scores = lists.items[:, :k], lists.scores[:, :k]
     width = items.shape[1]
     real = items != PAD
     rows = pd.DataFrame({

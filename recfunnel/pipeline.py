@@ -1,4 +1,5 @@
-"""Model selection on the validation split, a refit on train + validation, and a test report."""
+"""Model selection on the validation split, a refit on train + validation, and a test report;
+for the two-tower funnel, retrieval and the ranking model trained on its candidates."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from tqdm import tqdm
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.split import Split
+from recfunnel.errors import DataError
 from recfunnel.eval.evaluate import evaluate_model
 from recfunnel.eval.metrics import CatalogStats, Report
+from recfunnel.ranking.examples import hold_out_last, ranking_queries
+from recfunnel.ranking.features import ItemTable
+from recfunnel.ranking.ranker import Ranker
 from recfunnel.retrieval.base import Recommender
+from recfunnel.retrieval.two_tower_recommender import TwoTower
 
 SELECTION_METRIC = "NDCG@10"
+RANKING_POSITIONS = 5  # per user, the last interactions the ranker trains on
 
 
 @dataclass
@@ -80,3 +87,41 @@ def select_and_fit(
         fitted.test = evaluate_model(model, split.test, dataset.history(history),
                                      catalog_stats(dataset, history), desc="testing")
     return fitted
+
+
+@dataclass
+class FittedFunnel:
+    """The two-tower retrieval model and the ranking model trained on its candidates."""
+
+    retrieval: TwoTower
+    ranker: Ranker
+    history: pd.DataFrame  # what the final retrieval model saw
+    info: dict[str, Any]  # for the manifest
+
+
+def fit_funnel(dataset: Dataset, split: Split, *, holdout: bool = True,
+               positions: int = RANKING_POSITIONS, candidates: int = 500) -> FittedFunnel:
+    """Train retrieval without each user's last ``positions`` interactions (early stopping on the
+    first of them), train the ranker on its candidates for those moments, then warm-start
+    retrieval on everything visible. The ranker keeps the retrieval model's embedding space
+    because the final retrieval model continues from the one it learned on. The two-tower model
+    has no selection grid: its defaults are used, or the first point of ``TwoTower.param_grid``."""
+    history = split.train_valid if holdout else dataset.interactions
+    rest, position = hold_out_last(history, positions)
+    if not (position >= 0).any():
+        raise DataError(f"the ranking stage trains on users' last {positions} interactions; no "
+                        f"user has more than {positions + 1} (fit --no-ranking, or more data)")
+    start = time.perf_counter()
+    params = grid_points(TwoTower.param_grid)[0] if TwoTower.param_grid else {}
+    retrieval = TwoTower(**params).fit(dataset.history(rest), dataset,
+                                       history[position == positions - 1])
+    queries = ranking_queries(retrieval, dataset, history, position, candidates)
+    table = ItemTable.build(dataset, dataset.history(rest), retrieval.item_vectors_)
+    ranker = Ranker().fit(table, queries)
+    retrieval.refit(dataset.history(history), dataset)
+    info = {"fit_seconds": time.perf_counter() - start,
+            "ranking_examples": {"queries": len(queries),
+                                 "retrieved_positives": int((queries.positions() >= 0).sum()),
+                                 "positions_per_user": positions, "candidates": candidates},
+            "ranker_validation_ndcg@10": ranker.valid_ndcg_, "ranker_best_epoch": ranker.best_epoch_}
+    return FittedFunnel(retrieval, ranker, history, info)

@@ -42,8 +42,9 @@ def test_evaluate_reproduces_the_fit_report(fitted_dir):
     manifest = json.loads((fitted_dir / "manifest.json").read_text())
     result = run("evaluate", "--artifacts", fitted_dir)
     assert result.exit_code == 0, result.output
-    assert f"{manifest['test']['metrics']['HR@10']:.4f}" in result.output
-    assert f"{manifest['test']['metrics']['NDCG@500']:.4f}" in result.output
+    assert set(manifest["test"]) == {"retrieval", "final"}  # EASE: no ranking model
+    assert f"{manifest['test']['final']['metrics']['HR@10']:.4f}" in result.output
+    assert f"{manifest['test']['retrieval']['metrics']['NDCG@500']:.4f}" in result.output
 
 
 def test_recommend_prints_titles(fitted_dir):
@@ -135,19 +136,78 @@ def test_ml100k_with_interactions_removed_never_recommends_visible_items(tmp_pat
     assert not any(pair in visible for pair in zip(recs["user_id"], recs["item_id"]))
 
 
-def test_two_tower_through_fit_evaluate_recommend(tmp_path, small_ml1m_dir, monkeypatch):
-    """The two-tower model saved and reloaded scores exactly as it did when fit."""
+@pytest.fixture(scope="module")
+def funnel_dir(tmp_path_factory, small_ml1m_dir):
+    """A two-tower funnel (retrieval, ranking model, re-ranking rules from a JSON file)."""
     from recfunnel.retrieval.two_tower_recommender import TwoTower
 
-    monkeypatch.setattr(TwoTower, "param_grid",
-                        {"epochs": [3], "dim": [16], "hidden": [32], "history_length": [10]})
-    out = tmp_path / "tt"
-    result = run("fit", "--data", small_ml1m_dir, "--out", out, "--model", "two-tower")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TwoTower, "param_grid",
+                      {"epochs": [3], "dim": [16], "hidden": [32], "history_length": [10]})
+        out = tmp_path_factory.mktemp("funnel") / "tt"
+        rules = out.parent / "rules.json"
+        rules.write_text('{"mmr_weight": 0.5, "exclude_genres": ["Horror"]}')
+        result = run("fit", "--data", small_ml1m_dir, "--out", out, "--model", "two-tower",
+                     "--rerank", rules)
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_two_tower_funnel_through_fit_evaluate_recommend(funnel_dir):
+    """The funnel saved and reloaded scores every stage exactly as it did when fit."""
+    manifest = json.loads((funnel_dir / "manifest.json").read_text())
+    assert set(manifest["test"]) == {"retrieval", "ranking", "final"}
+    assert manifest["stages"]["rerank"]["mmr_weight"] == 0.5
+    result = run("evaluate", "--artifacts", funnel_dir)
     assert result.exit_code == 0, result.output
-    manifest = json.loads((out / "manifest.json").read_text())
-    result = run("evaluate", "--artifacts", out)
-    assert result.exit_code == 0, result.output
-    assert f"{manifest['test']['metrics']['NDCG@10']:.4f}" in result.output
-    assert f"{manifest['test']['metrics']['HR@500']:.4f}" in result.output
-    result = run("recommend", "--artifacts", out, "--user", "3", "--k", "5")
+    for stage, metric in (("retrieval", "HR@500"), ("ranking", "NDCG@10"), ("final", "NDCG@10"),
+                          ("final", "novelty@10")):
+        assert f"{manifest['test'][stage]['metrics'][metric]:.4f}" in result.output
+    result = run("recommend", "--artifacts", funnel_dir, "--user", "3", "--k", "5")
     assert result.exit_code == 0 and "Top 5 for user 3" in result.output
+    assert "two-tower" in result.output and "ranked" in result.output  # the explanation column
+
+
+def test_export_each_stage(funnel_dir, tmp_path):
+    items = pd.read_parquet(funnel_dir / "items.parquet")
+    horror = set(items.loc[items["genres"].apply(lambda g: "Horror" in list(g)), "item_id"])
+    lists = {}
+    for stage in ("retrieval", "ranking", "final"):
+        out = tmp_path / f"{stage}.csv"
+        result = run("export", "--artifacts", funnel_dir, "--stage", stage, "--k", "10",
+                     "--out", out)
+        assert result.exit_code == 0, result.output
+        lists[stage] = pd.read_csv(out)
+        assert lists[stage].groupby("user_id").size().eq(10).all()
+    # ranking reorders retrieval's candidates; the final list obeys the genre filter
+    assert not lists["ranking"].equals(lists["retrieval"])
+    assert not set(lists["final"]["item_id"]) & horror
+    assert set(lists["retrieval"]["item_id"]) & horror
+
+
+def test_report_writes_html_with_plots(funnel_dir, tmp_path):
+    out = tmp_path / "report.html"
+    result = run("report", "--artifacts", funnel_dir, "--out", out)
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert page.count("<svg") == 3 and "mmr_weight" in page
+    for stage in ("retrieval", "ranking", "final"):
+        assert f"<td>{stage}</td>" in page
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not a re-ranking configuration"),
+    ('{"mmr_wieght": 1}', "not a re-ranking configuration"),
+    ('{"exclude_genres": ["Nope"]}', "unknown genres ['Nope']"),
+])
+def test_bad_rerank_config_is_a_user_mistake(tmp_path, small_ml1m_dir, content, message):
+    rules = tmp_path / "rules.json"
+    rules.write_text(content)
+    result = run("fit", "--data", small_ml1m_dir, "--out", tmp_path / "a", "--rerank", rules)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_ranking_export_needs_a_ranking_stage(fitted_dir, tmp_path):
+    result = run("export", "--artifacts", fitted_dir, "--stage", "ranking",
+                 "--out", tmp_path / "r.csv")
+    assert result.exit_code == 2 and "no ranking stage" in result.output

@@ -23,13 +23,19 @@ class CatalogStats:
     popularity: np.ndarray  # share of training users who interacted with each item
     tail: np.ndarray  # True for items outside the head
     genres: sp.csr_matrix | None = None  # item x genre multi-hot, for intra-list diversity
+    n_users: int = 1  # training users behind ``popularity``
 
     @classmethod
     def from_train(cls, train: sp.csr_matrix, genres: sp.csr_matrix | None = None) -> CatalogStats:
         counts = np.asarray(train.sum(axis=0)).ravel()
         tail = long_tail(counts)
         has_genres = genres is not None and genres.shape[1] > 0
-        return cls(counts / max(1, train.shape[0]), tail, genres if has_genres else None)
+        n_users = max(1, train.shape[0])
+        return cls(counts / n_users, tail, genres if has_genres else None, n_users)
+
+    @property
+    def self_information(self) -> np.ndarray:
+        return -np.log2(np.maximum(self.popularity, 1.0 / self.n_users))
 
 
 @dataclass
@@ -66,7 +72,10 @@ def evaluate_lists(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> Report:
-    """HR@K, NDCG@K, MRR, coverage, mean popularity, long-tail share and genre diversity.
+    """HR@K, NDCG@K, MRR, coverage, mean popularity, novelty, long-tail share and genre diversity.
+
+    Novelty is the mean self-information ``-log2(popularity)`` of the recommended items: higher
+    means less obvious items (an item nobody trained on counts as seen by one user).
 
     MRR counts ranks inside the list only (a target below rank 500 adds less than 0.002 anyway).
     """
@@ -89,6 +98,7 @@ def evaluate_lists(
         items = top[real]
         metrics[f"coverage@{k}"] = len(np.unique(items)) / len(catalog.popularity)
         metrics[f"popularity@{k}"] = float(catalog.popularity[items].mean()) if len(items) else 0.0
+        metrics[f"novelty@{k}"] = float(catalog.self_information[items].mean()) if len(items) else 0.0
         metrics[f"tail_share@{k}"] = float(catalog.tail[items].mean()) if len(items) else 0.0
         if catalog.genres is not None:
             metrics[f"diversity@{k}"] = intra_list_diversity(top, catalog.genres)

@@ -11,6 +11,7 @@ ROWS = (
     ("NDCG", "NDCG"),
     ("coverage", "catalog coverage"),
     ("popularity", "popularity (user share)"),
+    ("novelty", "novelty (bits)"),
     ("tail_share", "long-tail share"),
     ("diversity", "genre diversity (ILD)"),
 )
@@ -44,4 +45,22 @@ def comparison_table(rows: dict[str, tuple[Report, float, dict]], title: str) ->
                       f"{m['MRR']:.4f}", f"{m['HR@100']:.4f}", f"{m['HR@500']:.4f}",
                       f"{m['coverage@10']:.3f}", f"{m['tail_share@10']:.3f}", f"{seconds:.1f}",
                       ", ".join(f"{k}={v}" for k, v in params.items()) or "-")
+    return table
+
+
+def funnel_table(reports: dict[str, Report], title: str) -> Table:
+    """One row per stage: accuracy at 10, candidate recall deeper down, beyond-accuracy at 10."""
+    columns = ("HR@10", "NDCG@10", "HR@100", "HR@500", "coverage@10", "novelty@10",
+               "diversity@10", "tail_share@10", "popularity@10")
+    table = Table(title=title, title_justify="left")
+    table.add_column("stage")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_column("NDCG@10 95% CI", justify="right")
+    for stage, report in reports.items():
+        low, high = report.ndcg10_ci
+        table.add_row(stage, *(f"{report.metrics[c]:.4f}" if c in report.metrics else "-"
+                               for c in columns), f"[{low:.4f}, {high:.4f}]")
+    table.caption = (f"{next(iter(reports.values())).n_users:,} users · full ranking, visible "
+                     "history excluded · tail = outside the 20% most popular items")
     return table

@@ -2,8 +2,10 @@
 request alike.
 
 Per candidate: its two-tower item vector, the user vector, the history's item vectors (for target
-attention in the model), and dense features: retrieval score and rank within the slate, item
-popularity and age, the user's genre affinity for it, and how much history the user has.
+attention in the model), and dense features: retrieval score and rank within the slate, an
+item-to-item co-occurrence score over the user's whole history (EASE weights: a collaborative
+signal the two towers, which see only the last items, do not carry), item popularity and age, the
+user's genre affinity for it, and how much history the user has.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from recfunnel.data.dataset import Dataset
+from recfunnel.data.history import History
+from recfunnel.retrieval.ease import EASE, MAX_ITEMS
 
-DENSE = ("retrieval_score", "retrieval_rank", "popularity", "age", "genre_affinity", "activity")
+DENSE = ("retrieval_score", "retrieval_rank", "cooccurrence", "popularity", "age",
+         "genre_affinity", "activity")
+COOCCURRENCE_L2 = 100.0  # EASE's chosen l2 on ML-100K; the ranker rescales the feature anyway
 
 
 @dataclass
@@ -26,24 +33,39 @@ class ItemTable:
     popularity: torch.Tensor  # [n] log(1 + interactions in the visible history)
     age: torch.Tensor  # [n] years before the newest release, 0 where unknown
     genres: torch.Tensor  # [n, G] multi-hot
+    cooccurrence: np.ndarray | None  # [n, n] EASE item-item weights; None past MAX_ITEMS
 
     @classmethod
-    def build(cls, dataset: Dataset, counts: np.ndarray, vectors: np.ndarray) -> ItemTable:
+    def build(cls, dataset: Dataset, history: History, vectors: np.ndarray) -> ItemTable:
+        """From the catalog, the interactions the features may know about, and item vectors."""
+        counts = np.bincount(history.interactions["item"], minlength=dataset.n_items)
         year = dataset.items["year"].to_numpy(dtype=np.float64) if "year" in dataset.items \
             else np.full(dataset.n_items, np.nan)
         age = np.nan_to_num(np.nanmax(year) - year, nan=0.0) if np.isfinite(year).any() \
             else np.zeros(len(year))
+        weights = EASE(COOCCURRENCE_L2).fit(history, dataset).weights_ \
+            if dataset.n_items <= MAX_ITEMS else None
         return cls(torch.from_numpy(np.asarray(vectors, dtype=np.float32)),
                    torch.from_numpy(np.log1p(counts).astype(np.float32)),
                    torch.from_numpy(age.astype(np.float32)),
-                   torch.from_numpy(dataset.genre_matrix().toarray().astype(np.float32)))
+                   torch.from_numpy(dataset.genre_matrix().toarray().astype(np.float32)),
+                   weights)
+
+    def cooccurrence_scores(self, seen: sp.csr_matrix, candidates: torch.Tensor) -> torch.Tensor:
+        """Sum of the item-item weights from each user's seen items (rows of ``seen``) to each
+        candidate, [B, C]; zeros when the catalog is too large for the dense weights."""
+        if self.cooccurrence is None:
+            return torch.zeros(candidates.shape)
+        scores = np.asarray(seen @ self.cooccurrence, dtype=np.float32)
+        return torch.from_numpy(np.take_along_axis(scores, candidates.numpy(), axis=1))
 
 
 def candidate_features(table: ItemTable, user_vectors: torch.Tensor, recent: torch.Tensor,
-                       candidates: torch.Tensor, retrieval_scores: torch.Tensor,
-                       n_seen: torch.Tensor) -> dict[str, torch.Tensor]:
+                       seen: sp.csr_matrix, candidates: torch.Tensor,
+                       retrieval_scores: torch.Tensor) -> dict[str, torch.Tensor]:
     """``user_vectors`` [B, d]; ``recent`` [B, L] the last items, -1 padded (``history_window``);
-    ``candidates`` and ``retrieval_scores`` [B, C]; ``n_seen`` [B] items in the whole history."""
+    ``seen`` [B, n_items] binary, the whole visible history; ``candidates`` and
+    ``retrieval_scores`` [B, C]."""
     mask = recent >= 0
     safe_recent = recent.clamp(min=0)
     history = table.vectors[safe_recent] * mask.unsqueeze(-1)
@@ -52,8 +74,10 @@ def candidate_features(table: ItemTable, user_vectors: torch.Tensor, recent: tor
     item_genres = table.genres[candidates]
     affinity = (item_genres @ profile.unsqueeze(-1)).squeeze(-1) / item_genres.sum(-1).clamp(min=1.0)
     rank = torch.argsort(torch.argsort(-retrieval_scores, dim=1), dim=1).float()
+    n_seen = torch.from_numpy(np.diff(seen.indptr).astype(np.float32))
     dense = torch.stack([
-        retrieval_scores, torch.log1p(rank), table.popularity[candidates], table.age[candidates] / 10,
-        affinity, torch.log1p(n_seen.float()).unsqueeze(1).expand_as(retrieval_scores)], dim=-1)
+        retrieval_scores, torch.log1p(rank), table.cooccurrence_scores(seen, candidates),
+        table.popularity[candidates], table.age[candidates] / 10, affinity,
+        torch.log1p(n_seen).unsqueeze(1).expand_as(retrieval_scores)], dim=-1)
     return {"user": user_vectors, "items": table.vectors[candidates], "history": history,
             "history_mask": mask, "dense": dense}

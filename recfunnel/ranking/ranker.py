@@ -4,11 +4,12 @@ user, with the item the user actually watched next as the positive."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -22,67 +23,98 @@ from recfunnel.retrieval.two_tower_recommender import TwoTower
 
 @dataclass
 class Queries:
-    """One row per user: retrieval's candidates and what the features need about the user."""
+    """One row per (user, moment): retrieval's candidates and what the features need about the
+    user; for training, also the item watched next and its rating."""
 
     users: np.ndarray
-    candidates: torch.Tensor  # [Q, C] item indices, retrieval order
+    candidates: torch.Tensor  # [Q, C] item indices in retrieval order; PAD slots hold item 0
+    real: torch.Tensor  # [Q, C] False where retrieval had fewer than C unseen items
     retrieval_scores: torch.Tensor  # [Q, C]
     user_vectors: torch.Tensor  # [Q, d]
     recent: torch.Tensor  # [Q, L]
-    n_seen: torch.Tensor  # [Q]
+    seen: sp.csr_matrix  # [Q, n_items] the visible history
+    targets: np.ndarray | None = None  # [Q] the next item
+    ratings: np.ndarray | None = None  # [Q] its rating, NaN when unknown
 
     @classmethod
-    def retrieve(cls, retrieval: TwoTower, history: History, users: np.ndarray,
-                 n: int) -> Queries:
-        """Top-``n`` unseen candidates of ``users`` from their visible ``history``."""
+    def retrieve(cls, retrieval: TwoTower, history: History, users: np.ndarray, n: int,
+                 next_items: pd.DataFrame | None = None) -> Queries:
+        """Top-``n`` unseen candidates of ``users`` from their visible ``history``;
+        ``next_items`` (one row per user, in the order of ``users``: item, optional rating)
+        labels them for training."""
         users = np.asarray(users, dtype=np.int64)
         items, scores = rank_users(lambda b: retrieval.score(b, history), users, history.matrix,
                                    n, desc="retrieving candidates")
-        scores[items == PAD] = scores[np.isfinite(scores)].min()
+        real = items != PAD
+        scores[~real] = 0.0
         with torch.no_grad():
             vectors = retrieval.user_vectors(users, history)
-        return cls(users, torch.from_numpy(np.maximum(items, 0)), torch.from_numpy(scores),
-                   vectors, retrieval.windows(users, history),
-                   torch.from_numpy(history.lengths()[users].astype(np.int64)))
+        targets = ratings = None
+        if next_items is not None:
+            targets = next_items["item"].to_numpy(dtype=np.int64)
+            ratings = (next_items["rating"].to_numpy(dtype=np.float64) if "rating" in next_items
+                       else np.full(len(users), np.nan))
+        return cls(users, torch.from_numpy(np.where(real, items, 0)), torch.from_numpy(real),
+                   torch.from_numpy(scores), vectors, retrieval.windows(users, history),
+                   history.matrix[users], targets, ratings)
+
+    @classmethod
+    def concat(cls, parts: list[Queries]) -> Queries:
+        def join(name: str) -> Any:
+            values = [getattr(p, name) for p in parts]
+            if values[0] is None:
+                return None
+            if isinstance(values[0], torch.Tensor):
+                return torch.cat(values)
+            if sp.issparse(values[0]):
+                return sp.vstack(values, format="csr")
+            return np.concatenate(values)
+        return cls(**{f.name: join(f.name) for f in fields(cls)})
+
+    def __len__(self) -> int:
+        return len(self.users)
 
     def features(self, table: ItemTable, rows: Any = slice(None)) -> dict[str, torch.Tensor]:
         return candidate_features(table, self.user_vectors[rows], self.recent[rows],
-                                  self.candidates[rows], self.retrieval_scores[rows],
-                                  self.n_seen[rows])
+                                  self.seen[rows], self.candidates[rows],
+                                  self.retrieval_scores[rows])
 
-    def positions(self, targets: pd.DataFrame) -> torch.Tensor:
-        """Where each user's target item sits among their candidates; -1 when not retrieved."""
-        target = dict(zip(targets["user"].tolist(), targets["item"].tolist()))
-        wanted = torch.tensor([target[u] for u in self.users.tolist()]).unsqueeze(1)
-        hit = self.candidates == wanted
+    def positions(self) -> torch.Tensor:
+        """Where each query's target sits among its candidates; -1 when it was not retrieved."""
+        hit = (self.candidates == torch.from_numpy(self.targets).unsqueeze(1)) & self.real
         return torch.where(hit.any(1), hit.float().argmax(1), torch.tensor(-1))
 
 
 class Ranker:
-    """Reorders candidates by log P(watched) + ``liked_weight`` * log P(liked | watched)."""
+    """Reorders candidates by log P(watched) + ``liked_weight`` * log P(liked | watched).
 
-    def __init__(self, hidden: int = 128, epochs: int = 40, batch_size: int = 64,
+    Each training step scores the positive and ``train_candidates - 1`` other candidates of the
+    same slate, drawn uniformly (features are built over the whole slate first, so rank features
+    mean what they mean at serving time)."""
+
+    def __init__(self, hidden: int = 128, epochs: int = 20, batch_size: int = 64,
                  lr: float = 2e-3, weight_decay: float = 1e-4, liked_weight: float = 0.0,
-                 patience: int = 6, seed: int = 0):
+                 train_candidates: int = 128, patience: int = 4, seed: int = 0):
         self.hidden, self.epochs, self.batch_size = hidden, epochs, batch_size
         self.lr, self.weight_decay, self.liked_weight = lr, weight_decay, liked_weight
-        self.patience, self.seed = patience, seed
+        self.train_candidates, self.patience, self.seed = train_candidates, patience, seed
 
-    def fit(self, table: ItemTable, queries: Queries, targets: pd.DataFrame) -> Ranker:
-        """``targets``: each user's next item and its ``rating`` (NaN when unknown)."""
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def fit(self, table: ItemTable, queries: Queries) -> Ranker:
+        """Train on labelled ``queries``; early stopping on the NDCG@10 of a tenth of the users."""
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        positions = queries.positions(targets)
-        rating = dict(zip(targets["user"].tolist(), targets.get("rating", pd.Series(
-            np.nan, index=targets.index)).tolist()))
-        liked = torch.tensor([rating[u] >= 4 if rating[u] == rating[u] else np.nan
-                              for u in queries.users.tolist()], dtype=torch.float32)
-        rows = np.flatnonzero(positions.numpy() >= 0)
-        rng.shuffle(rows)
-        n_valid = max(1, len(rows) // 10)
-        valid, train = rows[:n_valid], rows[n_valid:]
+        positions = queries.positions()
+        liked = torch.from_numpy(np.where(np.isnan(queries.ratings), np.nan,
+                                          queries.ratings >= 4).astype(np.float32))
+        users = np.unique(queries.users)
+        held = np.isin(queries.users, rng.choice(users, max(1, len(users) // 10), replace=False))
+        rows = positions.numpy() >= 0
+        valid, train = np.flatnonzero(rows & held), np.flatnonzero(rows & ~held)
         self.net_ = RankerNet(queries.user_vectors.shape[1], self.hidden)
-        dense = queries.features(table, train)["dense"].reshape(-1, len(DENSE))
+        dense = queries.features(table, train[:2048])["dense"].reshape(-1, len(DENSE))
         self.net_.dense_mean.copy_(dense.mean(0))
         self.net_.dense_std.copy_(dense.std(0).clamp(min=1e-6))
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=self.lr,
@@ -93,9 +125,10 @@ class Ranker:
             self.net_.train()
             order = rng.permutation(train)
             for lo in range(0, len(order), self.batch_size):
-                batch = torch.from_numpy(order[lo:lo + self.batch_size])
-                logits = self.net_(queries.features(table, batch))
-                pos = positions[batch]
+                batch = order[lo:lo + self.batch_size]
+                features, pos = self._sample(queries.features(table, batch), positions[batch],
+                                             queries.real[batch])
+                logits = self.net_(features)
                 loss = F.cross_entropy(logits[..., 0], pos)
                 picked = logits[torch.arange(len(batch)), pos, 1]
                 known = ~torch.isnan(liked[batch])
@@ -114,9 +147,23 @@ class Ranker:
                 waited += 1
                 if waited >= self.patience:
                     break
+        self.valid_ndcg_ = best
         self.net_.load_state_dict(best_state)
         self.net_.eval()
         return self
+
+    def _sample(self, features: dict[str, torch.Tensor], positions: torch.Tensor,
+                real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The positive (first) and uniformly drawn other real candidates of each slate."""
+        width = min(self.train_candidates, real.shape[1])
+        draw = torch.rand(real.shape).masked_fill(~real, -1.0)
+        draw[torch.arange(len(positions)), positions] = 2.0
+        keep = draw.topk(width, dim=1).indices
+        picked = dict(features)
+        for name in ("items", "dense"):
+            value = features[name]
+            picked[name] = value.gather(1, keep.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
+        return picked, torch.zeros(len(positions), dtype=torch.long)
 
     def _ndcg(self, table: ItemTable, queries: Queries, rows: np.ndarray,
               positions: torch.Tensor) -> float:
@@ -125,18 +172,17 @@ class Ranker:
         return float(torch.where(rank < 10, 1 / torch.log2(rank.float() + 2), 0.0).mean())
 
     def score(self, table: ItemTable, queries: Queries, rows: Any = slice(None)) -> torch.Tensor:
-        """Ranking scores [Q, C] of the candidates of ``queries`` (rows)."""
+        """Ranking scores [Q, C] of the candidates of ``queries`` (rows); -inf on PAD slots."""
         self.net_.eval()
         with torch.no_grad():
-            return ranking_score(self.net_(queries.features(table, rows)), self.liked_weight)
+            scores = ranking_score(self.net_(queries.features(table, rows)), self.liked_weight)
+        return scores.masked_fill(~queries.real[rows], float("-inf"))
 
-    def rerank(self, table: ItemTable, queries: Queries) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates sorted by ranking score, and the scores, [Q, C]."""
-        out_items, out_scores = [], []
-        for lo in range(0, len(queries.users), 256):
-            rows = slice(lo, lo + 256)
-            s = self.score(table, queries, rows)
-            order = torch.argsort(s, dim=1, descending=True, stable=True)
-            out_items.append(queries.candidates[rows].gather(1, order))
-            out_scores.append(s.gather(1, order))
-        return torch.cat(out_items).numpy(), torch.cat(out_scores).numpy()
+    def state(self) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in self.net_.state_dict().items()}
+
+    def load_state(self, arrays: dict[str, np.ndarray], dim: int) -> Ranker:
+        self.net_ = RankerNet(dim, self.hidden)
+        self.net_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        self.net_.eval()
+        return self

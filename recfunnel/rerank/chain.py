@@ -26,7 +26,7 @@ class RerankConfig:
     exclude_genres: list[str] = field(default_factory=list)
     freshness_weight: float = 0.05
     freshness_half_life: float = 2.0
-    mmr_weight: float = 0.1
+    mmr_weight: float = 0.3
     max_per_genre: int | None = None
     tail_share: float = 0.2
 

@@ -35,6 +35,14 @@ def test_coverage_popularity_tail():
     assert r["tail_share@2"] == pytest.approx(1 / 4)
 
 
+def test_novelty_is_self_information_with_unseen_items_floored_at_one_user():
+    lists = np.array([[0, 1], [0, 5]])
+    r = evaluate_lists(lists, np.array([9, 9]), catalog(), ks=(1, 2), n_bootstrap=0)
+    # item 0: both users -> 0 bits; item 1: one of two -> 1 bit; item 5: never seen -> as one user
+    assert r["novelty@1"] == pytest.approx(0.0)
+    assert r["novelty@2"] == pytest.approx((0 + 1 + 0 + 1) / 4)
+
+
 def test_padding_is_not_an_item():
     r = evaluate_lists(np.array([[0, PAD]]), np.array([5]), catalog(), ks=(2,), n_bootstrap=0)
     assert r["coverage@2"] == pytest.approx(1 / 6) and r["popularity@2"] == pytest.approx(1.0)

@@ -1,5 +1,5 @@
-"""The ranking stage on generated data: one feature path, and a ranker that learns a signal the
-retrieval scores do not carry."""
+"""The ranking stage on generated data: one feature path, training examples that never leak the
+label into retrieval, and a ranker that learns a signal the retrieval scores do not carry."""
 
 import numpy as np
 import pandas as pd
@@ -8,6 +8,7 @@ import torch
 
 from recfunnel.data.loading import load
 from recfunnel.data.split import temporal_leave_one_out
+from recfunnel.ranking.examples import hold_out_last, ranking_queries
 from recfunnel.ranking.features import ItemTable, candidate_features
 from recfunnel.ranking.ranker import Queries, Ranker
 from recfunnel.retrieval.two_tower_recommender import TwoTower
@@ -21,9 +22,8 @@ def fitted(small_ml1m_dir):
     split = temporal_leave_one_out(dataset.interactions)
     history = dataset.history(split.train)
     model = TwoTower(**FAST).fit(history, dataset, split.valid)
-    counts = np.bincount(split.train["item"], minlength=dataset.n_items)
-    table = ItemTable.build(dataset, counts, model.item_vectors_)
-    queries = Queries.retrieve(model, history, split.valid["user"].to_numpy(), 50)
+    table = ItemTable.build(dataset, history, model.item_vectors_)
+    queries = Queries.retrieve(model, history, split.valid["user"].to_numpy(), 50, split.valid)
     return dataset, split, model, table, queries
 
 
@@ -33,10 +33,18 @@ def test_single_request_features_equal_the_batch_rows(fitted):
     batch = queries.features(table)
     row = 7
     alone = candidate_features(table, queries.user_vectors[row:row + 1], queries.recent[row:row + 1],
-                               queries.candidates[row:row + 1],
-                               queries.retrieval_scores[row:row + 1], queries.n_seen[row:row + 1])
+                               queries.seen[row:row + 1], queries.candidates[row:row + 1],
+                               queries.retrieval_scores[row:row + 1])
     for name, value in alone.items():
         assert torch.allclose(value[0], batch[name][row]), name
+
+
+def test_cooccurrence_feature_is_the_ease_score(fitted):
+    dataset, split, model, table, queries = fitted
+    user_row = queries.seen[3].toarray()[0]
+    expected = user_row @ table.cooccurrence[:, queries.candidates[3].numpy()]
+    got = queries.features(table, slice(3, 4))["dense"][0, :, 2].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_ranker_learns_what_retrieval_misses(fitted):
@@ -44,18 +52,47 @@ def test_ranker_learns_what_retrieval_misses(fitted):
     from wherever retrieval put them, using the popularity feature."""
     dataset, split, model, table, queries = fitted
     least = table.popularity[queries.candidates].argmin(1)
-    items = queries.candidates[torch.arange(len(queries.users)), least]
-    targets = pd.DataFrame({"user": queries.users, "item": items.numpy(), "rating": 5.0})
+    queries.targets = queries.candidates[torch.arange(len(queries)), least].numpy()
+    queries.ratings = np.full(len(queries), 5.0)
     before = least.float().mean().item()
-    ranker = Ranker(epochs=30, patience=30, hidden=32).fit(table, queries, targets)
-    lists, _ = ranker.rerank(table, queries)
-    after = np.mean([list(row).index(i) for row, i in zip(lists, items.tolist())])
+    ranker = Ranker(epochs=30, patience=30, hidden=32, train_candidates=32).fit(table, queries)
+    order = torch.argsort(ranker.score(table, queries), dim=1, descending=True)
+    after = (order == least.unsqueeze(1)).float().argmax(1).float().mean().item()
     assert before > 10 and after < 3
 
 
 def test_positions_mark_unretrieved_targets(fitted):
     dataset, split, model, table, queries = fitted
-    targets = pd.DataFrame({"user": queries.users, "item": queries.candidates[:, 4].numpy()})
-    assert queries.positions(targets).tolist() == [4] * len(queries.users)
-    targets["item"] = -5
-    assert queries.positions(targets).tolist() == [-1] * len(queries.users)
+    labelled = Queries.concat([queries])
+    labelled.targets = queries.candidates[:, 4].numpy()
+    assert labelled.positions().tolist() == [4] * len(queries)
+    labelled.targets = np.full(len(queries), -5)
+    assert labelled.positions().tolist() == [-1] * len(queries)
+
+
+def test_padding_slots_are_never_ranked_above_real_candidates(fitted):
+    dataset, split, model, table, queries = fitted
+    padded = Queries.concat([queries])
+    padded.real = padded.real.clone()
+    padded.real[:, -5:] = False
+    ranker = Ranker(epochs=1, hidden=16).fit(table, queries)
+    scores = ranker.score(table, padded)
+    assert torch.isneginf(scores[:, -5:]).all() and torch.isfinite(scores[:, :-5]).all()
+
+
+def test_training_moments_see_only_their_past():
+    """Each held-out moment's history is everything before it and nothing after."""
+    frame = pd.DataFrame({"user": [0] * 6 + [1] * 2, "item": [0, 1, 2, 3, 4, 5, 0, 1],
+                          "timestamp": [1, 2, 3, 4, 5, 6, 1, 2]})
+    rest, position = hold_out_last(frame, 3)
+    assert position.tolist() == [-1, -1, -1, 2, 1, 0, -1, -1]  # user 1 is too short
+    assert rest["item"].tolist() == [0, 1, 2, 0, 1]
+
+
+def test_ranking_queries_label_each_moment(fitted):
+    dataset, split, model, table, queries = fitted
+    rest, position = hold_out_last(split.train, 2)
+    labelled = ranking_queries(model, dataset, split.train, position, 30)
+    assert len(labelled) == (position >= 0).sum()
+    # the target is never in the history the query was built from
+    assert not labelled.seen[np.arange(len(labelled)), labelled.targets].any()

@@ -92,3 +92,27 @@ def test_explanations_carry_source_scores_and_rank(items):
     assert [e["rank_before_selection"] for e in out.explanations] == [0, 1, 2]
     assert out.explanations[0]["source"] == "two-tower"
     assert out.explanations[2]["ranking_score"] == pytest.approx(0.7)
+
+
+def test_facts_from_history_and_catalog():
+    """Dislikes are ratings <= 2 of the visible history; MMR similarity ignores the direction all
+    item embeddings share."""
+    import pandas as pd
+
+    from recfunnel.data.dataset import Dataset
+    from recfunnel.rerank.slate import ItemFacts, UserFacts
+
+    items = pd.DataFrame({"item_id": [10, 11, 12], "genres": [["A"], ["A"], ["B"]],
+                          "year": [1990.0, 1995.0, np.nan]})
+    users = pd.DataFrame({"user_id": [1, 2]})
+    log = pd.DataFrame({"user": [0, 0, 1], "item": [0, 1, 2], "rating": [1.0, 5.0, 2.0],
+                        "timestamp": [1, 2, 3]})
+    dataset = Dataset("toy", log, users, items)
+    facts = UserFacts.from_history(dataset.history(), np.array([0, 1]))
+    assert facts[0].seen.tolist() == [0, 1] and facts[0].disliked.tolist() == [0]
+    assert facts[1].disliked.tolist() == [2]
+    shared = np.array([[10.0, 1, 0], [10.0, 0, 1], [10.0, -1, 0]])
+    vectors = ItemFacts.build(dataset, dataset.history(), shared).vectors
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-6)
+    # items 0 and 2 share no genre and point apart once the common component is removed
+    assert vectors[0] @ vectors[2] < 0 < vectors[0] @ vectors[1]

@@ -1,0 +1,101 @@
+"""The whole funnel for a batch of users: retrieval's candidates, the ranking model's order, and
+the re-ranker's final list with an explanation per item. ``export``, ``evaluate``, ``recommend``
+and ``report`` all read their lists from here, so every stage is measured as it is served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from recfunnel.data.history import History
+from recfunnel.ranking.features import ItemTable
+from recfunnel.ranking.ranker import Queries, Ranker
+from recfunnel.rerank.chain import Reranker
+from recfunnel.rerank.slate import Slate, UserFacts
+from recfunnel.retrieval.base import Recommender
+from recfunnel.retrieval.topk import PAD, rank_users
+
+STAGES = ("retrieval", "ranking", "final")
+
+
+@dataclass
+class StageLists:
+    """Per user, a stage's items best first (PAD padded) and their scores."""
+
+    items: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class FunnelOutput:
+    lists: dict[str, StageLists]  # by stage name, in funnel order
+    final: list[Slate]  # per user, with explanations
+
+
+@dataclass
+class Funnel:
+    """``candidates`` items from retrieval, reordered by ``ranker`` when there is one, then
+    ``reranker`` picks the final list from the ranked head (``pool`` items)."""
+
+    retrieval: Recommender
+    reranker: Reranker
+    ranker: Ranker | None = None
+    table: ItemTable | None = None
+    candidates: int = 500
+    pool: int = 100
+
+    def run(self, users: np.ndarray, history: History, k: int = 10,
+            batch_size: int = 512) -> FunnelOutput:
+        users = np.asarray(users, dtype=np.int64)
+        lists = {stage: [] for stage in STAGES}
+        final: list[Slate] = []
+        facts = UserFacts.from_history(history, users)
+        for lo in tqdm(range(0, len(users), batch_size), desc="funnel", disable=None, leave=False):
+            batch = users[lo:lo + batch_size]
+            retrieved, ranked = self._retrieve_and_rank(batch, history)
+            lists["retrieval"].append(retrieved)
+            lists["ranking"].append(ranked)
+            for row, user_facts in enumerate(facts[lo:lo + batch_size]):
+                final.append(self._rerank(retrieved, ranked, row, user_facts, k))
+        width = max([len(s) for s in final] + [k])
+        final_lists = StageLists(np.full((len(final), width), PAD), np.full((len(final), width),
+                                                                             -np.inf))
+        for row, slate in enumerate(final):
+            final_lists.items[row, :len(slate)] = slate.items
+            final_lists.scores[row, :len(slate)] = slate.scores
+        joined = {stage: StageLists(np.concatenate([p.items for p in parts]),
+                                    np.concatenate([p.scores for p in parts]))
+                  for stage, parts in lists.items() if stage != "final"}
+        return FunnelOutput({**joined, "final": final_lists}, final)
+
+    def with_reranker(self, reranker: Reranker) -> Funnel:
+        return replace(self, reranker=reranker)
+
+    def _retrieve_and_rank(self, users: np.ndarray,
+                           history: History) -> tuple[StageLists, StageLists]:
+        if self.ranker is None:
+            items, scores = rank_users(lambda b: self.retrieval.score(b, history), users,
+                                       history.matrix, self.candidates, desc="retrieving")
+            return StageLists(items, scores), StageLists(items, scores)
+        queries = Queries.retrieve(self.retrieval, history, users, self.candidates)
+        retrieved = StageLists(np.where(queries.real.numpy(), queries.candidates.numpy(), PAD),
+                               queries.retrieval_scores.numpy())
+        scores = self.ranker.score(self.table, queries)
+        order = torch.argsort(scores, dim=1, descending=True, stable=True).numpy()
+        return retrieved, StageLists(np.take_along_axis(retrieved.items, order, 1),
+                                     np.take_along_axis(scores.numpy(), order, 1))
+
+    def _rerank(self, retrieved: StageLists, ranked: StageLists, row: int, user: UserFacts,
+                k: int) -> Slate:
+        items = ranked.items[row, :self.pool]
+        items = items[items != PAD]
+        retrieval_score = dict(zip(retrieved.items[row].tolist(), retrieved.scores[row].tolist()))
+        details = [{"source": self.retrieval.name,
+                    "retrieval_score": round(retrieval_score[i], 6),
+                    **({"ranking_score": round(float(s), 6)} if self.ranker is not None else {})}
+                   for i, s in zip(items.tolist(), ranked.scores[row, :len(items)])]
+        slate = Slate.ranked(items, ranked.scores[row, :len(items)], details)
+        return self.reranker.rerank(slate, user, k)
