@@ -31,7 +31,7 @@ from recfunnel.data.synth import SynthConfig, generate, write
 from recfunnel.errors import DataError, RecfunnelError
 from recfunnel.eval.tables import comparison_table, funnel_table, report_table
 from recfunnel.pipeline import fit_funnel, select_and_fit
-from recfunnel.report import FINAL_K, funnel_reports, write_report
+from recfunnel.report import FINAL_K, FunnelEvaluation, evaluate_funnel, gain_lines, write_report
 from recfunnel.rerank.chain import RerankConfig
 from recfunnel.retrieval.registry import BASELINES, MODELS, model_class
 from recfunnel.index.ann import IndexConfig
@@ -158,11 +158,10 @@ def fit(
                   f"on {len(history):,} interactions; saved to {path}")
     if holdout and len(split.test):
         system = load_system(path)
-        reports = funnel_reports(system)
-        system.manifest["test"] = {stage: r.to_dict() for stage, r in reports.items()}
+        evaluation = evaluate_funnel(system)
+        system.manifest["test"] = evaluation.to_dict()
         write_manifest(path, system.manifest)
-        console.print(funnel_table(reports, f"{cls.name} funnel: held-out test (last item per "
-                                            "user)"))
+        _print_funnel(evaluation, f"{cls.name} funnel: held-out test (last item per user)")
 
 
 def _rerank_config(path: Path | None) -> RerankConfig:
@@ -183,11 +182,17 @@ def evaluate(artifacts: ArtifactsOpt) -> None:
     """Print the funnel report on the held-out split saved by `fit`: candidate recall, ranking
     and final accuracy, coverage, novelty, diversity and tail share per stage."""
     system = load_system(artifacts)
-    reports = funnel_reports(system)
+    evaluation = evaluate_funnel(system)
     name = system.manifest["stages"]["retrieval"]["model"]
-    console.print(funnel_table(reports, f"{name} funnel: held-out test (last item per user); "
-                                        f"final list of {FINAL_K}"))
-    console.print(report_table(reports["retrieval"], "retrieval stage at every depth"))
+    console.print(report_table(evaluation.reports["retrieval"], "retrieval stage at every depth"))
+    _print_funnel(evaluation, f"{name} funnel: held-out test (last item per user); final list "
+                              f"of {FINAL_K}")
+
+
+def _print_funnel(evaluation: FunnelEvaluation, title: str) -> None:
+    console.print(funnel_table(evaluation.reports, title))
+    for line in gain_lines(evaluation):
+        console.print(line)
 
 
 @app.command()
@@ -387,7 +392,8 @@ def synth(
 def demo(
     data_dir: DataDirOpt = None,
     out: Annotated[Path, typer.Option("--out")] = Path("artifacts/demo"),
-    model: Annotated[str, typer.Option("--model")] = "ease",
+    model: Annotated[str, typer.Option(
+        "--model", help="Retrieval model; two-tower trains the whole funnel.")] = "two-tower",
 ) -> None:
     """The whole job on MovieLens-1M (ML-100K when ML-1M's ratings cannot be had): train,
     evaluate, and recommend for one user."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import io
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,11 +12,12 @@ import numpy as np
 
 from recfunnel.artifacts import System
 from recfunnel.errors import RecfunnelError
-from recfunnel.eval.funnel import stage_reports
+from recfunnel.eval.funnel import paired_gain, stage_reports
 from recfunnel.eval.metrics import Report
 from recfunnel.pipeline import catalog_stats
 from recfunnel.rerank.chain import RerankConfig
 from recfunnel.retrieval.topk import PAD
+from recfunnel.serving.funnel import FunnelOutput
 
 FINAL_K = 10
 MMR_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
@@ -29,25 +30,43 @@ def _heldout(system: System):
     return system.heldout.sort_values("user", kind="stable")
 
 
-def funnel_reports(system: System, rerank: RerankConfig | None = None, *,
-                   n_bootstrap: int = 1000) -> dict[str, Report]:
+@dataclass
+class FunnelEvaluation:
+    reports: dict[str, Report]  # by stage, in funnel order
+    gains: dict[str, tuple[float, tuple[float, float]]]  # "ranking vs retrieval" -> NDCG@10 gain, CI
+    output: FunnelOutput
+
+    def to_dict(self) -> dict:
+        return {**{stage: r.to_dict() for stage, r in self.reports.items()},
+                "ndcg10_gains": {name: {"gain": g, "ci95": list(ci)}
+                                 for name, (g, ci) in self.gains.items()}}
+
+
+def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
+                    n_bootstrap: int = 1000) -> FunnelEvaluation:
     """Retrieval, ranking and final lists of every held-out user, each scored on the held-out
-    item (full ranking); the final list is ``FINAL_K`` long."""
+    item (full ranking; the final list is ``FINAL_K`` long), and each stage's NDCG@10 gain over
+    the one before it on the same users."""
     heldout = _heldout(system)
+    targets = heldout["item"].to_numpy()
     output = system.funnel(rerank).run(heldout["user"].to_numpy(), system.history, k=FINAL_K)
     lists = {stage: output.lists[stage].items for stage in output.lists}
     if system.ranker is None:
         del lists["ranking"]
-    return stage_reports(lists, heldout["item"].to_numpy(), _catalog(system),
-                         n_bootstrap=n_bootstrap)
+    stages = list(lists)
+    gains = {f"{after} vs {before}": paired_gain(lists[before], lists[after], targets,
+                                                 n_bootstrap=n_bootstrap)
+             for before, after in zip(stages, stages[1:])}
+    return FunnelEvaluation(stage_reports(lists, targets, _catalog(system),
+                                          n_bootstrap=n_bootstrap), gains, output)
 
 
 def tradeoff(system: System, weights: tuple[float, ...] = MMR_WEIGHTS) -> list[dict[str, float]]:
     """Final-list accuracy and diversity as the MMR weight varies, other rules as configured."""
     rows = []
     for weight in weights:
-        report = funnel_reports(system, replace(system.rerank_config, mmr_weight=weight),
-                                n_bootstrap=0)["final"]
+        report = evaluate_funnel(system, replace(system.rerank_config, mmr_weight=weight),
+                                 n_bootstrap=0).reports["final"]
         rows.append({"mmr_weight": weight, **{m: report[f"{m}@{FINAL_K}"] for m in (
             "NDCG", "HR", "diversity", "tail_share", "coverage", "novelty") if
             f"{m}@{FINAL_K}" in report.metrics}})
@@ -65,10 +84,9 @@ def write_report(system: System, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    reports = funnel_reports(system)
+    evaluation = evaluate_funnel(system)
+    reports, output = evaluation.reports, evaluation.output
     rows = tradeoff(system)
-    heldout = _heldout(system)
-    output = system.funnel().run(heldout["user"].to_numpy(), system.history, k=FINAL_K)
     popularity = _catalog(system).popularity
 
     figures = []
@@ -118,12 +136,13 @@ def write_report(system: System, out: Path) -> Path:
         plt.close(figure)
         sections.append(f"<h2>{html.escape(title)}</h2>\n{buffer.getvalue()}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_page(system, reports, rows, sections))
+    out.write_text(_page(system, evaluation, rows, sections))
     return out
 
 
-def _page(system: System, reports: dict[str, Report], rows: list[dict[str, float]],
+def _page(system: System, evaluation: FunnelEvaluation, rows: list[dict[str, float]],
           sections: list[str]) -> str:
+    reports = evaluation.reports
     metrics = ("HR@10", "NDCG@10", "HR@500", "coverage@10", "novelty@10", "diversity@10",
                "tail_share@10")
     head = "".join(f"<th>{m}</th>" for m in metrics)
@@ -147,8 +166,14 @@ catalog ranked (no sampled negatives); the user's visible history is excluded. G
 from <code>{html.escape(str(system.path))}</code>.</p>
 <h2>The funnel, stage by stage</h2>
 <table><tr><th>stage</th>{head}</tr>{body}</table>
+<p>{"<br>".join(gain_lines(evaluation))}</p>
 <h2>Re-ranking trade-off (final top {FINAL_K})</h2>
 <table><tr>{trade_head}</tr>{trade_body}</table>
 {"".join(sections)}
 </body></html>
 """
+
+
+def gain_lines(evaluation: FunnelEvaluation) -> list[str]:
+    return [f"NDCG@10 {name}: {gain:+.4f} (95% paired bootstrap CI [{low:+.4f}, {high:+.4f}])"
+            for name, (gain, (low, high)) in evaluation.gains.items()]

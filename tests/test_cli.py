@@ -42,7 +42,8 @@ def test_evaluate_reproduces_the_fit_report(fitted_dir):
     manifest = json.loads((fitted_dir / "manifest.json").read_text())
     result = run("evaluate", "--artifacts", fitted_dir)
     assert result.exit_code == 0, result.output
-    assert set(manifest["test"]) == {"retrieval", "final"}  # EASE: no ranking model
+    assert set(manifest["test"]) == {"retrieval", "final", "ndcg10_gains"}  # EASE: no ranker
+    assert list(manifest["test"]["ndcg10_gains"]) == ["final vs retrieval"]
     assert f"{manifest['test']['final']['metrics']['HR@10']:.4f}" in result.output
     assert f"{manifest['test']['retrieval']['metrics']['NDCG@500']:.4f}" in result.output
 
@@ -156,13 +157,14 @@ def funnel_dir(tmp_path_factory, small_ml1m_dir):
 def test_two_tower_funnel_through_fit_evaluate_recommend(funnel_dir):
     """The funnel saved and reloaded scores every stage exactly as it did when fit."""
     manifest = json.loads((funnel_dir / "manifest.json").read_text())
-    assert set(manifest["test"]) == {"retrieval", "ranking", "final"}
+    assert set(manifest["test"]) == {"retrieval", "ranking", "final", "ndcg10_gains"}
     assert manifest["stages"]["rerank"]["mmr_weight"] == 0.5
     result = run("evaluate", "--artifacts", funnel_dir)
     assert result.exit_code == 0, result.output
     for stage, metric in (("retrieval", "HR@500"), ("ranking", "NDCG@10"), ("final", "NDCG@10"),
                           ("final", "novelty@10")):
         assert f"{manifest['test'][stage]['metrics'][metric]:.4f}" in result.output
+    assert "NDCG@10 ranking vs retrieval" in result.output
     result = run("recommend", "--artifacts", funnel_dir, "--user", "3", "--k", "5")
     assert result.exit_code == 0 and "Top 5 for user 3" in result.output
     assert "two-tower" in result.output and "ranked" in result.output  # the explanation column

@@ -102,8 +102,15 @@ def evaluate_lists(
         metrics[f"tail_share@{k}"] = float(catalog.tail[items].mean()) if len(items) else 0.0
         if catalog.genres is not None:
             metrics[f"diversity@{k}"] = intra_list_diversity(top, catalog.genres)
-    ndcg10 = np.where(found & (position < 10), gain, 0.0)
-    return Report(metrics, bootstrap_ci(ndcg10, n_bootstrap, seed), len(targets), ks)
+    return Report(metrics, bootstrap_ci(user_ndcg(lists, targets), n_bootstrap, seed),
+                  len(targets), ks)
+
+
+def user_ndcg(lists: np.ndarray, targets: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each user's NDCG@k with one relevant item: 1 / log2(rank + 1) inside the top k, else 0."""
+    position = hit_positions(lists, targets)
+    inside = (position >= 0) & (position < k)
+    return np.where(inside, 1.0 / np.log2(np.maximum(position, 0) + 2.0), 0.0)
 
 
 def intra_list_diversity(lists: np.ndarray, genres: sp.csr_matrix) -> float:

@@ -62,3 +62,14 @@ def test_bootstrap_interval_brackets_the_mean():
     low, high = bootstrap_ci(values, 500)
     assert low < values.mean() < high
     assert high - low < 0.1
+
+
+def test_paired_gain_compares_the_same_users():
+    from recfunnel.eval.funnel import paired_gain
+
+    targets = np.array([1, 2, 3, 4])
+    before = np.array([[9, 1], [9, 2], [9, 8], [9, 8]])  # two hits at rank 2
+    after = np.array([[1, 9], [2, 9], [9, 8], [9, 8]])  # the same two hits at rank 1
+    gain, (low, high) = paired_gain(before, after, targets, n_bootstrap=200)
+    assert gain == pytest.approx(2 * (1 - 1 / math.log2(3)) / 4)
+    assert 0 <= low <= gain <= high
