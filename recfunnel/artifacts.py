@@ -22,7 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 import recfunnel
 from recfunnel.data.dataset import Dataset
-from recfunnel.errors import RecfunnelError
+from recfunnel.errors import ConflictError, RecfunnelError
 from recfunnel.index.ann import IndexConfig, ItemIndex
 from recfunnel.index.offline import build_item_index, indexable, load_store
 from recfunnel.ranking.features import ItemTable
@@ -33,7 +33,7 @@ from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.registry import model_class
 from recfunnel.retrieval.topk import rank_users
 from recfunnel.serving.funnel import Funnel
-from recfunnel.store.base import records
+from recfunnel.store.base import FeatureStore, records
 from recfunnel.store.sqlite_store import SQLiteStore
 
 FORMAT_VERSION = 1
@@ -159,10 +159,11 @@ def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
     return info
 
 
-def add_items(system: System, items: pd.DataFrame) -> np.ndarray:
-    """Embed new items from their content, insert them into the store and the index, and save the
-    extended catalog and model; each file is replaced atomically, the manifest last. Returns the
-    new item indices."""
+def add_items(system: System, items: pd.DataFrame,
+              store: FeatureStore | None = None) -> np.ndarray:
+    """Embed new items from their content, insert them into the feature store (``store``, or the
+    artifact's SQLite file) and the index, and save the extended catalog and model; each file is
+    replaced atomically, the manifest last. Returns the new item indices."""
     if system.index is None:
         raise RecfunnelError(f"{system.path}: the {system.retrieval.name} model has no item tower; "
                              "adding items needs a two-tower artifact")
@@ -172,12 +173,15 @@ def add_items(system: System, items: pd.DataFrame) -> np.ndarray:
     known = set(system.dataset.items["item_id"].astype(str))
     clash = [i for i in items["item_id"].astype(str) if i in known]
     if clash:
-        raise RecfunnelError(f"item ids already in the catalog: {', '.join(clash[:5])}")
+        raise ConflictError(f"item ids already in the catalog: {', '.join(clash[:5])}")
     vectors = system.retrieval.add_items(items)
     catalog = pd.concat([system.dataset.items, items[system.dataset.items.columns.intersection(
         items.columns)]], ignore_index=True)
     new = np.arange(system.dataset.n_items, len(catalog))
-    with SQLiteStore(system.store_path) as store:
+    if store is None:
+        with SQLiteStore(system.store_path) as sqlite:
+            sqlite.put_items(new, records(catalog.iloc[new]), vectors)
+    else:
         store.put_items(new, records(catalog.iloc[new]), vectors)
     system.index.add(vectors)
     _replace_file(system.path / INDEX_FILE, system.index.save)
@@ -189,6 +193,7 @@ def add_items(system: System, items: pd.DataFrame) -> np.ndarray:
     write_manifest(system.path, system.manifest)
     system.dataset.items = catalog
     system.history = system.dataset.history()
+    system.__dict__.pop("_facts", None)  # the funnel's item tables are rebuilt for the new catalog
     return new
 
 

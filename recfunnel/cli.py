@@ -358,6 +358,28 @@ def index_build(
         console.print(f"loaded the feature store at {redis_url}")
 
 
+@app.command()
+def serve(
+    artifacts: ArtifactsOpt,
+    store: Annotated[StoreKind, typer.Option(
+        "--store", help="sqlite: the artifact's own file; redis: a server loaded with "
+                        "`index build --store redis`.")] = StoreKind.sqlite,
+    redis_url: Annotated[str, typer.Option("--redis-url")] = "redis://localhost:6379/0",
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the funnel over HTTP: GET /users/{id}/recommendations, POST /events, POST /items,
+    GET /items/{id}/similar, /health, /metrics, a web page at /, API docs at /docs."""
+    import uvicorn
+
+    from recfunnel.serving.app import create_app
+    from recfunnel.serving.service import StoreConfig
+
+    application = create_app(artifacts, StoreConfig(store.value, redis_url))
+    console.print(f"serving {artifacts} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 @items_app.command("add")
 def items_add(
     file: Annotated[Path, typer.Argument(help="CSV/Parquet: item_id, title, genres (a|b), year.")],

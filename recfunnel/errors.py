@@ -7,3 +7,11 @@ class RecfunnelError(Exception):
 
 class DataError(RecfunnelError):
     """Input data that cannot be read: missing, empty, malformed, or inconsistent."""
+
+
+class NotFoundError(RecfunnelError):
+    """An id (user, item) the system does not know."""
+
+
+class ConflictError(RecfunnelError):
+    """A request that clashes with what exists, such as an item id already in the catalog."""

@@ -38,3 +38,24 @@ def small_ml1m_dir(tmp_path_factory, small_synth) -> Path:
     out = tmp_path_factory.mktemp("synth-ml1m")
     write(small_synth, out, "ml-1m")
     return out
+
+
+@pytest.fixture(scope="session")
+def small_funnel_dir(tmp_path_factory, small_ml1m_dir) -> Path:
+    """A small two-tower funnel fit through the CLI: retrieval, ranking model, index, store, and
+    re-ranking rules from a JSON file (MMR 0.5, no Horror)."""
+    from typer.testing import CliRunner
+
+    from recfunnel.cli import app
+    from recfunnel.retrieval.two_tower_recommender import TwoTower
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TwoTower, "param_grid",
+                      {"epochs": [3], "dim": [16], "hidden": [32], "history_length": [10]})
+        out = tmp_path_factory.mktemp("funnel") / "tt"
+        rules = out.parent / "rules.json"
+        rules.write_text('{"mmr_weight": 0.5, "exclude_genres": ["Horror"]}')
+        result = CliRunner().invoke(app, ["fit", "--data", str(small_ml1m_dir), "--out", str(out),
+                                          "--model", "two-tower", "--rerank", str(rules)])
+        assert result.exit_code == 0, result.output
+    return out

@@ -138,20 +138,8 @@ def test_ml100k_with_interactions_removed_never_recommends_visible_items(tmp_pat
 
 
 @pytest.fixture(scope="module")
-def funnel_dir(tmp_path_factory, small_ml1m_dir):
-    """A two-tower funnel (retrieval, ranking model, re-ranking rules from a JSON file)."""
-    from recfunnel.retrieval.two_tower_recommender import TwoTower
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TwoTower, "param_grid",
-                      {"epochs": [3], "dim": [16], "hidden": [32], "history_length": [10]})
-        out = tmp_path_factory.mktemp("funnel") / "tt"
-        rules = out.parent / "rules.json"
-        rules.write_text('{"mmr_weight": 0.5, "exclude_genres": ["Horror"]}')
-        result = run("fit", "--data", small_ml1m_dir, "--out", out, "--model", "two-tower",
-                     "--rerank", rules)
-        assert result.exit_code == 0, result.output
-    return out
+def funnel_dir(small_funnel_dir):
+    return small_funnel_dir
 
 
 def test_two_tower_funnel_through_fit_evaluate_recommend(funnel_dir):

@@ -83,6 +83,7 @@ class Dataset:
 
 
 TAIL_HEAD_SHARE = 0.2  # the "head" is the 20% most popular items; the rest is the long tail
+DISLIKE_AT = 2.0  # a rating at or under this is a dislike
 
 
 def long_tail(counts: np.ndarray) -> np.ndarray:

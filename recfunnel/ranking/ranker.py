@@ -4,6 +4,7 @@ user, with the item the user actually watched next as the positive."""
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -114,6 +115,7 @@ class Ranker:
         rows = positions.numpy() >= 0
         valid, train = np.flatnonzero(rows & held), np.flatnonzero(rows & ~held)
         self.net_ = RankerNet(queries.user_vectors.shape[1], self.hidden)
+        self.training_, self.scoring_net_ = True, None
         dense = queries.features(table, train[:2048])["dense"].reshape(-1, len(DENSE))
         self.net_.dense_mean.copy_(dense.mean(0))
         self.net_.dense_std.copy_(dense.std(0).clamp(min=1e-6))
@@ -150,6 +152,7 @@ class Ranker:
         self.valid_ndcg_ = best
         self.net_.load_state_dict(best_state)
         self.net_.eval()
+        self.training_ = False
         return self
 
     def _sample(self, features: dict[str, torch.Tensor], positions: torch.Tensor,
@@ -174,9 +177,23 @@ class Ranker:
     def score(self, table: ItemTable, queries: Queries, rows: Any = slice(None)) -> torch.Tensor:
         """Ranking scores [Q, C] of the candidates of ``queries`` (rows); -inf on PAD slots."""
         self.net_.eval()
-        with torch.no_grad():
-            scores = ranking_score(self.net_(queries.features(table, rows)), self.liked_weight)
+        with torch.inference_mode():
+            features = queries.features(table, rows)
+            scores = ranking_score(self._scoring_net(features)(features), self.liked_weight)
         return scores.masked_fill(~queries.real[rows], float("-inf"))
+
+    def _scoring_net(self, example: dict[str, torch.Tensor]) -> torch.jit.ScriptModule:
+        """The network traced and frozen once training is over: a live request scores one
+        slate, where per-module Python overhead costs as much as the arithmetic."""
+        if self.training_ or getattr(self, "scoring_net_", None) is None:
+            if self.training_:
+                return self.net_
+            with warnings.catch_warnings():  # see TwoTower._request_tower
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                traced = torch.jit.trace(self.net_, (example,), strict=False)
+                self.scoring_net_ = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        return self.scoring_net_
 
     def state(self) -> dict[str, np.ndarray]:
         return {k: v.numpy() for k, v in self.net_.state_dict().items()}
@@ -185,4 +202,5 @@ class Ranker:
         self.net_ = RankerNet(dim, self.hidden)
         self.net_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
         self.net_.eval()
+        self.training_, self.scoring_net_ = False, None
         return self

@@ -69,7 +69,7 @@ class Reranker:
             free = int(np.argmax(value))
             note: dict[str, float | str] = {}
             if penalty[pick]:
-                note[self.diversity.name] = -round(float(penalty[pick] * spread), 6)
+                note[self.diversity.name] = -float(penalty[pick] * spread)
             if pick != free:
                 for c, mask in zip(self.constraints, masks):
                     if not mask[free]:

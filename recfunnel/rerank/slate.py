@@ -9,10 +9,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recfunnel.data.dataset import Dataset, long_tail
+from recfunnel.data.dataset import DISLIKE_AT, Dataset, long_tail
 from recfunnel.data.history import History
-
-DISLIKE_AT = 2.0  # a rating at or under this is a dislike
 
 @dataclass(frozen=True)
 class ItemFacts:
@@ -92,5 +90,5 @@ class Slate:
         """Add ``deltas`` to the scores, record the non-zero ones under ``rule``, re-sort."""
         for e, d in zip(self.explanations, deltas):
             if d:
-                e["adjustments"][rule] = round(float(d), 6)
+                e["adjustments"][rule] = float(d)
         return Slate.ranked(self.items, self.scores + deltas, self.explanations)

@@ -96,7 +96,9 @@ def history_window(sequences: np.ndarray, offsets: np.ndarray, users: np.ndarray
     starts = offsets[users]
     positions = starts[:, None] + ends[:, None] - length + np.arange(length)[None, :]
     valid = positions >= starts[:, None]
-    window = np.where(valid, sequences[np.clip(positions, 0, max(0, len(sequences) - 1))], -1)
+    if not len(sequences):  # nobody has history yet (a cold-start request)
+        return torch.full(positions.shape, -1, dtype=torch.int64)
+    window = np.where(valid, sequences[np.clip(positions, 0, len(sequences) - 1)], -1)
     return torch.from_numpy(window.astype(np.int64))
 
 

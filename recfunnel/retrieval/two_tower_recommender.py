@@ -233,14 +233,17 @@ class TwoTower(Recommender):
         """Vectors of ``users`` from their whole visible ``history`` (the batch path)."""
         return self.model_.user_vectors(self._user_batch(users, self.windows(users, history)))
 
+    def window(self, recent_items: np.ndarray) -> torch.Tensor:
+        """One live request's history window [1, L] from its recent items, oldest first."""
+        recent = np.asarray(recent_items, dtype=np.int64)
+        return history_window(recent, _ZERO, _ZERO, np.array([len(recent)]), self.history_length)
+
     def user_vector(self, recent_items: np.ndarray, features: dict[str, Any] | None,
                     user: int = -1) -> np.ndarray:
         """One live request: the user's vector from their recent items (oldest first) and raw
         features, as a store returns them, through the same feature functions as training.
         ``user`` is the training index (-1 for a user the model never saw)."""
-        recent = np.asarray(recent_items, dtype=np.int64)
-        window = history_window(recent, _ZERO, _ZERO, np.array([len(recent)]), self.history_length)
-        batch = {"history": window,
+        batch = {"history": self.window(recent_items),
                  "categories": torch.tensor([category_codes(features or {}, self.spec_)]),
                  "users": torch.tensor([user if 0 <= user < self.model_.config.n_users else -1])}
         with torch.inference_mode():

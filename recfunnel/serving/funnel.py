@@ -4,7 +4,7 @@ and ``report`` all read their lists from here, so every stage is measured as it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ class Funnel:
             lists["retrieval"].append(retrieved)
             lists["ranking"].append(ranked)
             for row, user_facts in enumerate(facts[lo:lo + batch_size]):
-                final.append(self._rerank(retrieved, ranked, row, user_facts, k))
+                final.append(self.final_list(retrieved, ranked, row, user_facts, k))
         width = max([len(s) for s in final] + [k])
         final_lists = StageLists(np.full((len(final), width), PAD), np.full((len(final), width),
                                                                              -np.inf))
@@ -71,31 +71,36 @@ class Funnel:
                   for stage, parts in lists.items() if stage != "final"}
         return FunnelOutput({**joined, "final": final_lists}, final)
 
-    def with_reranker(self, reranker: Reranker) -> Funnel:
-        return replace(self, reranker=reranker)
-
     def _retrieve_and_rank(self, users: np.ndarray,
                            history: History) -> tuple[StageLists, StageLists]:
         if self.ranker is None:
             items, scores = rank_users(lambda b: self.retrieval.score(b, history), users,
                                        history.matrix, self.candidates, desc="retrieving")
             return StageLists(items, scores), StageLists(items, scores)
-        queries = Queries.retrieve(self.retrieval, history, users, self.candidates)
+        return self.rank(Queries.retrieve(self.retrieval, history, users, self.candidates))
+
+    def rank(self, queries: Queries) -> tuple[StageLists, StageLists]:
+        """Retrieval's candidates as given, and reordered by the ranking model (by retrieval
+        score when there is none)."""
         retrieved = StageLists(np.where(queries.real.numpy(), queries.candidates.numpy(), PAD),
                                queries.retrieval_scores.numpy())
-        scores = self.ranker.score(self.table, queries)
+        scores = (self.ranker.score(self.table, queries) if self.ranker is not None else
+                  queries.retrieval_scores.masked_fill(~queries.real, float("-inf")))
         order = torch.argsort(scores, dim=1, descending=True, stable=True).numpy()
         return retrieved, StageLists(np.take_along_axis(retrieved.items, order, 1),
                                      np.take_along_axis(scores.numpy(), order, 1))
 
-    def _rerank(self, retrieved: StageLists, ranked: StageLists, row: int, user: UserFacts,
-                k: int) -> Slate:
+    def final_list(self, retrieved: StageLists, ranked: StageLists, row: int, user: UserFacts,
+                   k: int, sources: dict[int, str] | None = None) -> Slate:
+        """The re-ranked top ``k`` of one row, picked from the ranked head (``pool`` items);
+        ``sources`` names each item's candidate source (default: the retrieval model)."""
         items = ranked.items[row, :self.pool]
         items = items[items != PAD]
         retrieval_score = dict(zip(retrieved.items[row].tolist(), retrieved.scores[row].tolist()))
-        details = [{"source": self.retrieval.name,
-                    "retrieval_score": round(retrieval_score[i], 6),
-                    **({"ranking_score": round(float(s), 6)} if self.ranker is not None else {})}
+        sources = sources or {}
+        details = [{"source": sources.get(i, self.retrieval.name),
+                    "retrieval_score": retrieval_score[i],
+                    **({"ranking_score": float(s)} if self.ranker is not None else {})}
                    for i, s in zip(items.tolist(), ranked.scores[row, :len(items)])]
         slate = Slate.ranked(items, ranked.scores[row, :len(items)], details)
         return self.reranker.rerank(slate, user, k)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recfunnel.data.dataset import DISLIKE_AT
+
 
 @dataclass(frozen=True)
 class Event:
@@ -25,6 +27,10 @@ class Event:
     timestamp: int
     kind: str = "watch"  # watch | rating
     value: float | None = None
+
+    @property
+    def dislike(self) -> bool:
+        return self.kind == "rating" and self.value is not None and self.value <= DISLIKE_AT
 
 
 class FeatureStore(ABC):
@@ -75,6 +81,10 @@ class FeatureStore(ABC):
     def seen_items(self, user: int) -> np.ndarray:
         """Every item the user has an event for, in no set order and possibly repeated: one read,
         so that a request can exclude what was seen without reading the whole history."""
+
+    @abstractmethod
+    def disliked_items(self, user: int) -> np.ndarray:
+        """Items the user rated at or under ``DISLIKE_AT``, kept like :meth:`seen_items`."""
 
     @abstractmethod
     def close(self) -> None:

@@ -73,6 +73,8 @@ class RedisStore(FeatureStore):
                 record = json.dumps([e.item, e.kind, e.value])
                 pipe.zadd(self._key("events", e.user), {f"{seq:016d}|{record}": e.timestamp})
                 pipe.append(self._key("seen", e.user), np.int64(e.item).tobytes())
+                if e.dislike:
+                    pipe.append(self._key("disliked", e.user), np.int64(e.item).tobytes())
                 if seq % 10_000 == 0:
                     pipe.execute()
             pipe.execute()
@@ -82,7 +84,13 @@ class RedisStore(FeatureStore):
         return np.array([json.loads(m.split(b"|", 1)[1])[0] for m in members], dtype=np.int64)
 
     def seen_items(self, user: int) -> np.ndarray:
-        raw = self._r.get(self._key("seen", int(user)))
+        return self._items_blob("seen", user)
+
+    def disliked_items(self, user: int) -> np.ndarray:
+        return self._items_blob("disliked", user)
+
+    def _items_blob(self, name: str, user: int) -> np.ndarray:
+        raw = self._r.get(self._key(name, int(user)))
         return np.frombuffer(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
 
     def close(self) -> None:

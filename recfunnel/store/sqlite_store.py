@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user I
                                    kind TEXT NOT NULL, value REAL);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user, timestamp, seq);
 CREATE TABLE IF NOT EXISTS seen (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS disliked (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
 """
 
 
@@ -88,17 +89,22 @@ class SQLiteStore(FeatureStore):
         return json.loads(rows[0][0]) if rows else None
 
     def append_events(self, events: list[Event]) -> None:
-        new: dict[int, list[int]] = defaultdict(list)
+        seen: dict[int, list[int]] = defaultdict(list)
+        disliked: dict[int, list[int]] = defaultdict(list)
         for e in events:
-            new[int(e.user)].append(int(e.item))
+            seen[int(e.user)].append(int(e.item))
+            if e.dislike:
+                disliked[int(e.user)].append(int(e.item))
         with self._transaction() as db:
             db.executemany("INSERT INTO events (user, item, timestamp, kind, value) "
                            "VALUES (?, ?, ?, ?, ?)",
                            ((e.user, e.item, e.timestamp, e.kind, e.value) for e in events))
-            for user, items in new.items():
-                row = db.execute("SELECT items FROM seen WHERE user = ?", (user,)).fetchone()
-                blob = (row[0] if row else b"") + np.array(items, dtype=np.int64).tobytes()
-                db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (user, blob))
+            for table, new in (("seen", seen), ("disliked", disliked)):
+                for user, items in new.items():
+                    row = db.execute(f"SELECT items FROM {table} WHERE user = ?",
+                                     (user,)).fetchone()
+                    blob = (row[0] if row else b"") + np.array(items, dtype=np.int64).tobytes()
+                    db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", (user, blob))
 
     def recent_items(self, user: int, n: int) -> np.ndarray:
         rows = self._read("SELECT item FROM events WHERE user = ? ORDER BY timestamp DESC, seq DESC "
@@ -106,7 +112,13 @@ class SQLiteStore(FeatureStore):
         return np.array([r[0] for r in reversed(rows)], dtype=np.int64)
 
     def seen_items(self, user: int) -> np.ndarray:
-        rows = self._read("SELECT items FROM seen WHERE user = ?", (int(user),))
+        return self._items_blob("seen", user)
+
+    def disliked_items(self, user: int) -> np.ndarray:
+        return self._items_blob("disliked", user)
+
+    def _items_blob(self, table: str, user: int) -> np.ndarray:
+        rows = self._read(f"SELECT items FROM {table} WHERE user = ?", (int(user),))
         return np.frombuffer(rows[0][0], dtype=np.int64) if rows else np.zeros(0, dtype=np.int64)
 
     def close(self) -> None:

@@ -63,6 +63,13 @@ def test_seen_items_hold_every_event_of_the_user(store):
     assert store.seen_items(2).tolist() == [99]
 
 
+def test_disliked_items_are_low_ratings_only(store):
+    store.append_events([Event(1, 10, 1, "rating", 2.0), Event(1, 11, 2, "rating", 4.0),
+                         Event(1, 12, 3), Event(1, 13, 4, "rating", 1.0), Event(2, 14, 5)])
+    assert sorted(store.disliked_items(1).tolist()) == [10, 13]
+    assert len(store.disliked_items(2)) == 0 and len(store.disliked_items(99)) == 0
+
+
 def test_load_tables(store):
     users = pd.DataFrame({"user_id": [7, 8], "age": [18, 35]})
     items = pd.DataFrame({"item_id": [1, 2, 3], "title": ["x", "y", "z"],

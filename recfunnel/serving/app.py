@@ -1,0 +1,205 @@
+"""The HTTP service: the whole funnel per request, live events, new items, similar items, health,
+Prometheus metrics, a web page, and a new artifact version swapped in while serving.
+
+Endpoints are ``async`` and do their (sub-millisecond to few-millisecond) work on the event loop,
+one request at a time per process: PyTorch and FAISS run single-threaded on the request path
+anyway, and nothing needs a lock. Loading a new version runs in a worker thread; the swap itself
+is one reference assignment between two requests.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
+)
+from pydantic import BaseModel, Field, model_validator
+
+import recfunnel
+from recfunnel.errors import ConflictError, NotFoundError, RecfunnelError
+from recfunnel.serving.service import Service, StoreConfig
+
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01,
+                   0.025, 0.05, 0.1, 0.5)
+MAX_K = 100
+
+
+class EventIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=200)
+    item_id: str = Field(min_length=1, max_length=200)
+    type: Literal["watch", "rating"] = "watch"
+    value: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
+    timestamp: int | None = Field(None, ge=0, le=2**62, description="Epoch seconds; default now.")
+
+    @model_validator(mode="after")
+    def _rating_has_value(self) -> EventIn:
+        if self.type == "rating" and self.value is None:
+            raise ValueError("a rating event needs a value")
+        return self
+
+
+class ItemIn(BaseModel):
+    item_id: str = Field(min_length=1, max_length=200)
+    title: str = Field("", max_length=500)
+    genres: list[str] = Field(default_factory=list, max_length=50)
+    year: int | None = Field(None, ge=1800, le=2200)
+
+
+class Reload(BaseModel):
+    artifacts: str | None = Field(None, description="Artifact directory; default: the current one.")
+
+
+def create_app(artifacts: Path, store: StoreConfig | None = None) -> FastAPI:
+    """The service over ``artifacts`` (a directory written by ``recfunnel fit``)."""
+    store = store or StoreConfig()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.service.close()
+
+    app = FastAPI(title="recfunnel", version=recfunnel.__version__, lifespan=lifespan,
+                  description="A YouTube-style recommendation funnel: retrieval, ranking, "
+                              "re-ranking, with live events and cold start.")
+    app.state.service = Service.load(Path(artifacts), store)
+    registry = CollectorRegistry()
+    stage_seconds = Histogram("recfunnel_stage_seconds", "Time per funnel stage in a request",
+                              ["stage"], registry=registry, buckets=LATENCY_BUCKETS)
+    request_seconds = Histogram("recfunnel_request_seconds", "Request latency by endpoint",
+                                ["endpoint", "status"], registry=registry,
+                                buckets=LATENCY_BUCKETS)
+    events_total = Counter("recfunnel_events", "Events stored", ["type"], registry=registry)
+
+    def service() -> Service:
+        return app.state.service
+
+    @app.middleware("http")
+    async def _time_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        request_seconds.labels(getattr(route, "path", "unmatched"), str(response.status_code)) \
+            .observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(RecfunnelError)
+    async def _user_mistake(request: Request, err: RecfunnelError) -> JSONResponse:
+        status = 404 if isinstance(err, NotFoundError) else 409 if isinstance(
+            err, ConflictError) else 400
+        return JSONResponse({"detail": str(err)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        s = service()
+        return {"status": "ok", "artifacts": str(s.system.path),
+                "created": s.system.manifest.get("created"), "store": s.store_config.kind,
+                "users": s.system.dataset.n_users, "items": s.system.dataset.n_items}
+
+    @app.get("/users/{user_id}/recommendations")
+    async def recommendations(
+        user_id: str,
+        k: int = Query(10, ge=1, le=MAX_K),
+        age: int | None = Query(None, ge=0, le=150, description="For a user the system has not seen."),
+        gender: str | None = Query(None, max_length=20),
+        occupation: str | None = Query(None, max_length=100),
+        zip_code: str | None = Query(None, alias="zip", max_length=20),
+        funnel: bool = Query(False, description="Also return the ranked candidates."),
+    ) -> dict[str, Any]:
+        """The whole funnel: store -> user tower -> ANN and other sources -> ranking ->
+        re-ranking. An unknown user gets a cold-start list from the demographics given, or the
+        most popular items."""
+        s = service()
+        demographics = {name: value for name, value in (
+            ("age", age), ("gender", gender), ("occupation", occupation), ("zip", zip_code))
+            if value is not None}
+        answer = s.recommend(user_id, k, demographics)
+        for stage, seconds in answer.seconds.items():
+            stage_seconds.labels(stage).observe(seconds)
+        body = {"user_id": user_id, "known_user": answer.cold_start is None,
+                "cold_start": answer.cold_start, "candidates": answer.n_candidates,
+                "items": [{"rank": rank, **s.describe(item), "score": _finite(score),
+                           "explanation": why}
+                          for rank, (item, score, why) in enumerate(zip(
+                              answer.final.items.tolist(), answer.final.scores.tolist(),
+                              answer.final.explanations), start=1)],
+                "latency_ms": {stage: round(v * 1000, 3) for stage, v in answer.seconds.items()}}
+        if funnel:
+            top = answer.ranked.items[0][:50]
+            body["ranked"] = [{"rank": r, **s.describe(int(i)),
+                               "score": _finite(float(answer.ranked.scores[0][r - 1]))}
+                              for r, i in enumerate(top[top >= 0].tolist(), start=1)]
+        return body
+
+    @app.get("/users/{user_id}/history")
+    async def history(user_id: str, n: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
+        s = service()
+        user = s.user_index(user_id)
+        if user is None:
+            raise HTTPException(404, f"unknown user {user_id!r}")
+        return {"user_id": user_id,
+                "items": [s.describe(int(i)) for i in s.store.recent_items(user, n)[::-1]]}
+
+    @app.post("/events", status_code=201)
+    async def events(event: EventIn) -> dict[str, Any]:
+        """Stored durably before this answers; the user's next list already reflects it."""
+        s = service()
+        stored = s.add_event(event.user_id, event.item_id, event.type, event.value,
+                             event.timestamp if event.timestamp is not None else int(time.time()))
+        events_total.labels(event.type).inc()
+        return {"stored": True, **stored}
+
+    @app.post("/items", status_code=201)
+    async def items(item: ItemIn) -> dict[str, Any]:
+        """A new item, embedded from its content by the item tower and retrievable at once."""
+        s = service()
+        # on the event loop, not in a thread: the index and catalog change while no request runs
+        index = s.add_item(item.item_id, item.title, item.genres, item.year)
+        return {"added": True, **s.describe(index)}
+
+    @app.get("/items/{item_id}/similar")
+    async def similar(item_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
+        s = service()
+        items, scores = s.similar(item_id, k)
+        return {"item_id": item_id, "items": [{**s.describe(int(i)), "score": _finite(float(v))}
+                                              for i, v in zip(items, scores)]}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload")
+    async def reload(body: Reload) -> dict[str, Any]:
+        """Load an artifact version in a worker thread, then swap it in between two requests."""
+        old = service()
+        path = Path(body.artifacts) if body.artifacts else old.system.path
+        new = await run_in_threadpool(Service.load, path, old.store_config)
+        app.state.service = new
+        old.close()
+        return {"reloaded": True, "artifacts": str(path),
+                "created": new.system.manifest.get("created")}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return resources.files("recfunnel.serving").joinpath("page.html").read_text()
+
+    return app
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None

@@ -1,0 +1,110 @@
+"""The whole funnel for one live request: feature store -> user tower -> candidate sources (ANN
+first) -> ranking -> re-ranking, through the same feature and ranking code as the batch funnel."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recfunnel.index.candidates import SOURCES
+from recfunnel.ranking.ranker import Queries
+from recfunnel.rerank.slate import Slate, UserFacts
+from recfunnel.serving.funnel import Funnel, StageLists
+from recfunnel.serving.retrieval import OnlineRetriever
+from recfunnel.store.base import FeatureStore
+from recfunnel.retrieval.two_tower_recommender import TwoTower
+
+STAGE_NAMES = ("store", "user_tower", "retrieval", "ranking", "rerank")
+
+
+@dataclass
+class Answer:
+    """The final list with explanations, what the stages before it held, and how long each took."""
+
+    final: Slate
+    ranked: StageLists  # one row: candidates in ranking order
+    n_candidates: int
+    cold_start: str | None  # None, "demographics" or "popular"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class OnlineFunnel:
+    def __init__(self, funnel: Funnel, retriever: OnlineRetriever, popularity: np.ndarray):
+        if not isinstance(funnel.retrieval, TwoTower):
+            raise TypeError("online serving needs a two-tower retrieval model")
+        self.funnel, self.retriever = funnel, retriever
+        self.model: TwoTower = funnel.retrieval
+        self.store: FeatureStore = retriever.store
+        self.popular = np.argsort(-popularity, kind="stable")
+        self.popularity = popularity
+
+    def recommend(self, user: int | None, k: int = 10,
+                  features: dict[str, Any] | None = None) -> Answer:
+        """``user``: the model's user index, or None for someone the system has never seen, who
+        gets a list from ``features`` (demographics) when given, else the most popular items."""
+        clock = _Clock()
+        if user is not None:
+            recent = self.store.recent_items(user, self.model.history_length)
+            features = self.store.user_features(user)
+            seen, disliked = self.store.seen_items(user), self.store.disliked_items(user)
+        else:
+            recent = seen = disliked = np.zeros(0, dtype=np.int64)
+        clock.lap("store")
+        facts = UserFacts(seen, disliked)
+        if user is None and not features:
+            return self._popular(facts, k, clock)
+        vector = self.model.user_vector(recent, features, -1 if user is None else user)
+        clock.lap("user_tower")
+        candidates = self.retriever.generator.generate(vector, recent, seen, self.funnel.candidates)
+        items = candidates.items
+        clock.lap("retrieval")
+        n_items = len(self.model.item_vectors_)
+        unique_seen = np.unique(seen[seen < n_items])
+        queries = Queries(
+            users=np.array([-1 if user is None else user]),
+            candidates=torch.from_numpy(items[None, :]),
+            real=torch.ones((1, len(items)), dtype=torch.bool),
+            retrieval_scores=torch.from_numpy((self.model.item_vectors_[items] @ vector)[None, :]),
+            user_vectors=torch.from_numpy(vector[None, :]),
+            recent=self.model.window(recent),
+            seen=sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
+                                [0, len(unique_seen)]), shape=(1, n_items)))
+        retrieved, ranked = self.funnel.rank(queries)
+        clock.lap("ranking")
+        sources = dict(zip(items.tolist(), (SOURCES[s] for s in candidates.sources)))
+        final = self.funnel.final_list(retrieved, ranked, 0, facts, k, sources)
+        clock.lap("rerank")
+        return Answer(final, ranked, len(items), None if user is not None else "demographics",
+                      clock.seconds)
+
+    def _popular(self, facts: UserFacts, k: int, clock: _Clock) -> Answer:
+        items = self.popular[:self.funnel.pool]
+        scores = np.log1p(self.popularity[items]).astype(np.float32)
+        lists = StageLists(items[None, :], scores[None, :])
+        final = self.funnel.final_list(lists, lists, 0, facts, k,
+                                       {int(i): "popular" for i in items})
+        clock.lap("rerank")
+        return Answer(final, lists, len(items), "popular", clock.seconds)
+
+    def similar(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest items to ``item`` in the two-tower space (itself excluded)."""
+        ids, scores = self.retriever.index.search(self.model.item_vectors_[item][None, :], k,
+                                                  exclude=np.array([item]))
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = now - self._last
+        self._last = now
