@@ -273,7 +273,7 @@ def export(
             raise RecfunnelError(f"{artifacts}: no ranking stage was trained (it needs --model "
                                  "two-tower); export --stage retrieval or final")
         funnel = system.funnel()
-        depth = funnel.candidates if stage is Stage.ranking else funnel.pool
+        depth = funnel.rank_depth if stage is Stage.ranking else funnel.pool
         if k > depth:
             log.warning("the %s stage holds %d items per user; exporting %d, not %d",
                         stage.value, depth, depth, k)

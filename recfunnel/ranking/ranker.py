@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,11 @@ class Queries:
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def head(self, n: int) -> Queries:
+        """The same queries with only their first ``n`` candidates."""
+        return replace(self, candidates=self.candidates[:, :n], real=self.real[:, :n],
+                       retrieval_scores=self.retrieval_scores[:, :n])
 
     def features(self, table: ItemTable, rows: Any = slice(None)) -> dict[str, torch.Tensor]:
         return candidate_features(table, self.user_vectors[rows], self.recent[rows],

@@ -61,8 +61,10 @@ class Reranker:
         chosen: list[int] = []
         open_ = np.ones(len(slate), dtype=bool)
         notes: dict[int, dict[str, float | str]] = {}
+        similarity = self.diversity.similarity(slate, self.items)
+        penalty = np.zeros(len(slate))
+        closest = np.full(len(slate), -np.inf)  # highest similarity to any pick so far
         for step in range(k):
-            penalty = self.diversity.penalty(slate, chosen, self.items)
             value = np.where(open_, relevance - penalty, -np.inf)
             masks = [c.allowed(slate, chosen, k - step, k, self.items) for c in self.constraints]
             pick = _best(value, masks)
@@ -77,6 +79,9 @@ class Reranker:
             notes[pick] = note
             chosen.append(pick)
             open_[pick] = False
+            if similarity is not None:
+                closest = np.maximum(closest, similarity[:, pick])
+                penalty = self.diversity.weight * closest
         final = Slate(slate.items[chosen], slate.scores[chosen],
                       [slate.explanations[i] for i in chosen])
         for position, i in enumerate(chosen):

@@ -17,11 +17,14 @@ class MMR:
     weight: float = 0.1
     name: str = "mmr"
 
-    def penalty(self, slate: Slate, chosen: list[int], items: ItemFacts) -> np.ndarray:
-        if not chosen or self.weight == 0:
-            return np.zeros(len(slate))
+    def similarity(self, slate: Slate, items: ItemFacts) -> np.ndarray | None:
+        """Pairwise similarities of the slate's items, computed once per selection (None when
+        the weight is 0); the penalty after picks ``chosen`` is ``weight * similarity[:,
+        chosen].max(axis=1)``, which the selection keeps up to date one pick at a time."""
+        if self.weight == 0:
+            return None
         vectors = items.vectors[slate.items]
-        return self.weight * (vectors @ vectors[chosen].T).max(axis=1)
+        return vectors @ vectors.T
 
 
 @dataclass

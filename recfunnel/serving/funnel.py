@@ -37,14 +37,16 @@ class FunnelOutput:
 
 @dataclass
 class Funnel:
-    """``candidates`` items from retrieval, reordered by ``ranker`` when there is one, then
-    ``reranker`` picks the final list from the ranked head (``pool`` items)."""
+    """``candidates`` items from retrieval, of which the ``rank_depth`` best are reordered by
+    ``ranker`` (when there is one: on ML-100K ranking 200 or all 500 gives the same NDCG@10, at
+    40% of the cost), then ``reranker`` picks the final list from the ranked head (``pool``)."""
 
     retrieval: Recommender
     reranker: Reranker
     ranker: Ranker | None = None
     table: ItemTable | None = None
     candidates: int = 500
+    rank_depth: int = 200
     pool: int = 100
 
     def run(self, users: np.ndarray, history: History, k: int = 10,
@@ -80,14 +82,16 @@ class Funnel:
         return self.rank(Queries.retrieve(self.retrieval, history, users, self.candidates))
 
     def rank(self, queries: Queries) -> tuple[StageLists, StageLists]:
-        """Retrieval's candidates as given, and reordered by the ranking model (by retrieval
-        score when there is none)."""
+        """Retrieval's candidates as given, and the first ``rank_depth`` of them reordered by the
+        ranking model (by retrieval score when there is none)."""
         retrieved = StageLists(np.where(queries.real.numpy(), queries.candidates.numpy(), PAD),
                                queries.retrieval_scores.numpy())
-        scores = (self.ranker.score(self.table, queries) if self.ranker is not None else
-                  queries.retrieval_scores.masked_fill(~queries.real, float("-inf")))
+        head = queries.head(self.rank_depth)
+        scores = (self.ranker.score(self.table, head) if self.ranker is not None else
+                  head.retrieval_scores.masked_fill(~head.real, float("-inf")))
         order = torch.argsort(scores, dim=1, descending=True, stable=True).numpy()
-        return retrieved, StageLists(np.take_along_axis(retrieved.items, order, 1),
+        items = retrieved.items[:, :order.shape[1]]
+        return retrieved, StageLists(np.take_along_axis(items, order, 1),
                                      np.take_along_axis(scores.numpy(), order, 1))
 
     def final_list(self, retrieved: StageLists, ranked: StageLists, row: int, user: UserFacts,

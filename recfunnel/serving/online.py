@@ -60,7 +60,9 @@ class OnlineFunnel:
             return self._popular(facts, k, clock)
         vector = self.model.user_vector(recent, features, -1 if user is None else user)
         clock.lap("user_tower")
-        candidates = self.retriever.generator.generate(vector, recent, seen, self.funnel.candidates)
+        # only what the ranker will score: its depth, filled from every source by quota
+        candidates = self.retriever.generator.generate(vector, recent, seen,
+                                                       self.funnel.rank_depth)
         items = candidates.items
         clock.lap("retrieval")
         n_items = len(self.model.item_vectors_)

@@ -49,7 +49,14 @@ class Service:
 
     def _build(self) -> None:
         system = self.system
-        self.item_ids = {str(i): n for n, i in enumerate(system.dataset.items["item_id"])}
+        items = system.dataset.items
+        self.item_ids = {str(i): n for n, i in enumerate(items["item_id"])}
+        self.descriptions = [
+            {"item_id": str(i), "title": str(t), "genres": list(g),
+             "year": int(y) if y is not None and math.isfinite(y) else None}
+            for i, t, g, y in zip(items["item_id"], items.get("title", items["item_id"]),
+                                  items.get("genres", [[]] * len(items)),
+                                  items.get("year", [None] * len(items)))]
         counts = np.bincount(system.history.interactions["item"],
                              minlength=system.dataset.n_items).astype(np.float64)
         retriever = OnlineRetriever.from_parts(system.retrieval, system.index, self.store, counts,
@@ -66,11 +73,8 @@ class Service:
         return index
 
     def describe(self, item: int) -> dict[str, Any]:
-        row = self.system.dataset.items.iloc[item]
-        year = row.get("year")
-        return {"item_id": str(row["item_id"]), "title": str(row.get("title", "")),
-                "genres": list(row["genres"]) if "genres" in row else [],
-                "year": int(year) if year is not None and math.isfinite(year) else None}
+        """Item id, title, genres and year, as the API shows them."""
+        return dict(self.descriptions[item])
 
     def recommend(self, raw_user: str, k: int, demographics: dict[str, Any]) -> Answer:
         return self.online.recommend(self.user_index(raw_user), k, demographics or None)

@@ -4,38 +4,14 @@ new artifact version is swapped in under load with no failed request."""
 import os
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(artifacts, port):
-    proc = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
-                             str(artifacts), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode())
-    proc.kill()
-    raise AssertionError("the server did not come up in 60 s")
+from serving_process import free_port, start
 
 
 @pytest.fixture()

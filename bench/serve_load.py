@@ -1,0 +1,121 @@
+"""Latency of the recommendations endpoint: in-process funnel, then `recfunnel serve` under an
+open-loop load on loopback (requests sent on a fixed schedule; latency counted from the moment
+each request was due, so a slow server cannot hide its queue).
+
+    python bench/serve_load.py --artifacts artifacts/tt --rates 50,100,150,200 --seconds 10
+
+The load generator runs on the same machine as the server and takes CPU from it; on the 2-core
+reference machine that is part of the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from recfunnel.serving.service import Service, StoreConfig
+
+
+def in_process(artifacts: Path, requests: int, seed: int) -> None:
+    service = Service.load(artifacts, StoreConfig())
+    users = np.random.default_rng(seed).choice(service.system.dataset.users["user_id"].astype(str),
+                                               requests + 100)
+    for user in users[:100]:
+        service.recommend(user, 10, {})
+    total, stages = [], {}
+    for user in users[100:]:
+        start = time.perf_counter()
+        answer = service.recommend(user, 10, {})
+        total.append(time.perf_counter() - start)
+        for stage, seconds in answer.seconds.items():
+            stages.setdefault(stage, []).append(seconds)
+    print(f"in-process funnel, {requests} requests, one thread:")
+    for name, values in [("total", total), *stages.items()]:
+        print(f"  {name:10s} p50 {np.percentile(values, 50) * 1e3:.3f} ms  "
+              f"p99 {np.percentile(values, 99) * 1e3:.3f} ms")
+    service.close()
+
+
+async def open_loop(port: int, users: np.ndarray, rate: float, seconds: float) -> dict:
+    n = int(rate * seconds)
+    latencies = np.full(n, np.nan)
+    statuses = np.zeros(n, dtype=np.int64)
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                 timeout=30) as client:
+        start = time.perf_counter() + 0.1
+
+        async def one(i: int) -> None:
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                answer = await client.get(f"/users/{users[i % len(users)]}/recommendations?k=10")
+                statuses[i] = answer.status_code
+            except httpx.HTTPError:
+                statuses[i] = -1
+            latencies[i] = time.perf_counter() - due
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        elapsed = time.perf_counter() - start
+    ok = statuses == 200
+    return {"rate": rate, "sent": n, "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
+            "p50": np.percentile(latencies[ok], 50) * 1e3 if ok.any() else np.nan,
+            "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
+
+
+def wait_for(port: int, seconds: float = 60.0) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"the server did not answer on port {port} within {seconds:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", type=Path, required=True)
+    parser.add_argument("--rates", default="50,100,200", help="requests per second, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--in-process-requests", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        served = Path(tmp) / "served"  # events and reads must not touch the user's artifact
+        shutil.copytree(args.artifacts, served)
+        in_process(served, args.in_process_requests, args.seed)
+        server = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
+                                   str(served), "--port", str(args.port)])
+        try:
+            wait_for(args.port)
+            known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()
+            users = np.random.default_rng(args.seed).permutation(known)
+            asyncio.run(open_loop(args.port, users, 50, 2))  # warm-up
+            print("\nHTTP, open loop, k=10, one server process:")
+            print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms |")
+            print("| --- | --- | --- | --- | --- | --- |")
+            for rate in (float(r) for r in args.rates.split(",")):
+                r = asyncio.run(open_loop(args.port, users, rate, args.seconds))
+                print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
+                      f"{r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
