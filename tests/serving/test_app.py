@@ -159,3 +159,26 @@ def test_fuzzed_requests_never_get_a_5xx(shared_client, user, k, age, event, ite
     ]
     for answer in answers:
         assert answer.status_code < 500, (answer.request.url, answer.text)
+
+
+def test_serving_from_redis(tmp_path, small_funnel_dir, redis_server):
+    """`index build --store redis` loads the server; the service then reads and writes there."""
+    from typer.testing import CliRunner
+
+    from recfunnel.cli import app
+    from recfunnel.serving.service import StoreConfig
+    from recfunnel.store.redis_store import RedisStore
+
+    served = tmp_path / "served"
+    shutil.copytree(small_funnel_dir, served)
+    result = CliRunner().invoke(app, ["index", "build", "--artifacts", str(served), "--store",
+                                      "redis", "--redis-url", redis_server])
+    assert result.exit_code == 0, result.output
+    with TestClient(create_app(served, StoreConfig("redis", redis_server))) as c:
+        assert c.get("/health").json()["store"] == "redis"
+        top = c.get("/users/3/recommendations?k=3").json()["items"][0]["item_id"]
+        assert c.post("/events", json={"user_id": "3", "item_id": top}).status_code == 201
+        assert top not in {i["item_id"] for i in c.get("/users/3/recommendations").json()["items"]}
+    service = c.app.state.service
+    with RedisStore(redis_server) as store:
+        assert store.recent_items(service.user_ids["3"], 1).tolist() == [service.item_ids[top]]
