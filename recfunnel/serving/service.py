@@ -45,7 +45,10 @@ class Service:
             raise RecfunnelError(f"{path}: serving needs a two-tower artifact with an index "
                                  f"(this one is {system.retrieval.name}); fit --model two-tower")
         single_thread()
-        return cls(system, store_config.open(system), store_config)
+        service = cls(system, store_config.open(system), store_config)
+        if system.dataset.n_users:  # trace the user tower and the ranker before the first request
+            service.online.recommend(0, 1)
+        return service
 
     def _build(self) -> None:
         system = self.system
