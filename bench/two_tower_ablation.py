@@ -4,6 +4,7 @@
     python bench/two_tower_ablation.py --data ../shared/data/ml-100k
     recfunnel data synth --out /tmp/ml1m-synth        # ML-1M's shape: 6,040 x 3,706, 1M ratings
     python bench/two_tower_ablation.py --data /tmp/ml1m-synth --epochs 2   # speed at ML-1M scale
+    python bench/two_tower_ablation.py --data /tmp/ml1m-synth --epochs 2 --device cuda   # on a GPU
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--data", default="ml-100k")
     parser.add_argument("--epochs", type=int, help="fixed epoch budget (default: early stopping)")
     parser.add_argument("--only", help="comma-separated variant numbers (1-based) to run")
+    parser.add_argument("--device", default="cpu", help="where training steps run: cpu, cuda")
     args = parser.parse_args()
     dataset = load(args.data)
     split = temporal_leave_one_out(dataset.interactions)
@@ -48,7 +50,7 @@ def main() -> None:
     print("| variant | " + " | ".join(METRICS) + " | fit s | s/epoch | epochs (best) |")
     print("|" + " --- |" * (len(METRICS) + 4))
     for name in chosen:
-        params = dict(VARIANTS[name])
+        params = dict(VARIANTS[name], device=args.device)
         if args.epochs:
             params.update(epochs=args.epochs, patience=args.epochs)
         start = time.perf_counter()

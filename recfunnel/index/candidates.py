@@ -43,7 +43,12 @@ class Candidates:
 
 
 class CandidateGenerator:
-    """``popularity``: interaction count per item; ``genres``: item x genre multi-hot matrix."""
+    """``popularity``: interaction count per item; ``genres``: item x genre multi-hot matrix.
+
+    One request at a time per generator (a server process handles requests one by one): a
+    catalog-sized mask of excluded items is reused across requests, set and cleared only where
+    a request touches it, so no request allocates or scans a catalog-sized array.
+    """
 
     def __init__(self, index: ItemIndex, item_vectors: np.ndarray, popularity: np.ndarray,
                  genres: sp.csr_matrix, quotas: Quotas | None = None, last_items: int = 3):
@@ -54,6 +59,7 @@ class CandidateGenerator:
         self.popular = np.argsort(-popularity, kind="stable")
         self.genre_rows, self.genres = genres.tocsr(), genres.tocsc()
         self.by_genre = [self._rank_genre(g) for g in range(genres.shape[1])]
+        self._blocked = np.zeros(len(popularity), dtype=bool)
 
     def _rank_genre(self, g: int) -> np.ndarray:
         members = self.genres.indices[self.genres.indptr[g]:self.genres.indptr[g + 1]]
@@ -68,20 +74,29 @@ class CandidateGenerator:
         order = [s for s in SOURCES if quota.get(s)]
         items, scores, sources = [], [], []
         count = 0
-        for position, source in enumerate(order):
-            want = n - count if position == len(order) - 1 else min(quota[source], n - count)
-            if want <= 0:
-                continue
-            ids, values = self._source(source, user_vector, recent, excluded, want)
-            keep = (ids >= 0) & np.isin(ids, excluded, invert=True)
-            ids, values = ids[keep], values[keep]
-            first = np.sort(np.unique(ids, return_index=True)[1])[:want]  # first hit of each
-            ids, values = ids[first], values[first]
-            items.append(ids)
-            scores.append(values.astype(np.float32))
-            sources.append(np.full(len(ids), SOURCES.index(source), dtype=np.int8))
-            excluded = np.concatenate([excluded, ids])
-            count += len(ids)
+        blocked = self._blocked
+        blocked[excluded] = True
+        try:
+            for position, source in enumerate(order):
+                want = n - count if position == len(order) - 1 else min(quota[source], n - count)
+                if want <= 0:
+                    continue
+                ids, values = self._source(source, user_vector, recent, excluded, want)
+                keep = ids >= 0
+                keep[keep] = ~blocked[ids[keep]]
+                ids, values = ids[keep], values[keep]
+                if source == "item-to-item":  # several queries may return the same item
+                    first = np.sort(np.unique(ids, return_index=True)[1])
+                    ids, values = ids[first], values[first]
+                ids, values = ids[:want], values[:want]
+                items.append(ids)
+                scores.append(values.astype(np.float32))
+                sources.append(np.full(len(ids), SOURCES.index(source), dtype=np.int8))
+                blocked[ids] = True
+                excluded = np.concatenate([excluded, ids])
+                count += len(ids)
+        finally:
+            blocked[excluded] = False
         if not items:
             return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int8))
         return Candidates(np.concatenate(items), np.concatenate(scores), np.concatenate(sources))

@@ -91,4 +91,6 @@ class Slate:
         for e, d in zip(self.explanations, deltas):
             if d:
                 e["adjustments"][rule] = float(d)
-        return Slate.ranked(self.items, self.scores + deltas, self.explanations)
+        scores = self.scores + deltas
+        order = np.argsort(-scores, kind="stable")
+        return Slate(self.items[order], scores[order], [self.explanations[i] for i in order])

@@ -43,7 +43,9 @@ class TwoTower(Recommender):
     current item embeddings each epoch or from the batch, skipping the ``hard_skip`` best-scored
     ones (likely false negatives) and anything the user has interacted with.
     Training stops when validation HR@``val_k`` has not improved for ``patience`` epochs; the best
-    epoch's weights are kept. :meth:`refit` then trains ``refit_epochs`` more on train + validation."""
+    epoch's weights are kept. :meth:`refit` then trains ``refit_epochs`` more on train + validation.
+    ``device``: where training steps run ("cpu", "cuda"); validation, mining and everything after
+    training (scoring, serving, saving) run on the CPU."""
 
     name = "two-tower"
 
@@ -53,7 +55,8 @@ class TwoTower(Recommender):
                  mixed_negatives: int = 0, hard_negatives: int = 0, hard_mode: str = "epoch",
                  hard_skip: int = 5, bce_negatives: int = 32, epochs: int = 30,
                  batch_size: int = 512, lr: float = 2e-3, weight_decay: float = 1e-5,
-                 patience: int = 3, val_k: int = 50, refit_epochs: int = 1, seed: int = 0):
+                 patience: int = 3, val_k: int = 50, refit_epochs: int = 1, seed: int = 0,
+                 device: str = "cpu"):
         if loss not in LOSSES or logq not in LOGQ or hard_mode not in HARD_MODES:
             raise ValueError(f"loss in {LOSSES}, logq in {LOGQ}, hard_mode in {HARD_MODES}")
         self.dim, self.hidden, self.pooling = dim, hidden, pooling
@@ -63,6 +66,7 @@ class TwoTower(Recommender):
         self.hard_mode, self.hard_skip, self.bce_negatives = hard_mode, hard_skip, bce_negatives
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.patience, self.val_k, self.refit_epochs, self.seed = patience, val_k, refit_epochs, seed
+        self.device = device
 
     def get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
@@ -105,8 +109,10 @@ class TwoTower(Recommender):
         has_history = example_end >= 1
         example_user, example_end = example_user[has_history], example_end[has_history]
         example_target = items[offsets[example_user] + example_end]
-        log_p = torch.from_numpy(np.log(np.maximum(counts, 1) / max(1, counts.sum())))
+        device = torch.device(self.device)
+        log_p = torch.from_numpy(np.log(np.maximum(counts, 1) / max(1, counts.sum()))).to(device)
         frequency = StreamingFrequency() if self.logq == "streaming" else None
+        self.train_features_ = {k: v.to(device) for k, v in self.item_features_.items()}
 
         self.history_log_: list[dict[str, float]] = []
         best, best_state, stale, step = -1.0, None, 0, 0
@@ -115,6 +121,7 @@ class TwoTower(Recommender):
             start = time.perf_counter()
             pools = (self._mine_epoch(history, len(lengths))
                      if self.hard_negatives and self.hard_mode == "epoch" and epoch > 1 else None)
+            model.to(device)
             model.train()
             order = rng.permutation(len(example_user))
             losses = []
@@ -126,8 +133,9 @@ class TwoTower(Recommender):
                 self.optimizer_.zero_grad()
                 loss.backward()
                 self.optimizer_.step()
-                losses.append(loss.item())
-            record = {"epoch": epoch, "loss": float(np.mean(losses)),
+                losses.append(loss.detach())
+            model.to("cpu")  # validation and mining score the whole catalog on the CPU
+            record = {"epoch": epoch, "loss": float(torch.stack(losses).mean()),
                       "seconds": time.perf_counter() - start}
             if validation is not None and len(validation):
                 record[f"val_HR@{self.val_k}"] = score = self._validate(validation, history)
@@ -142,40 +150,43 @@ class TwoTower(Recommender):
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
+        del self.train_features_
         self._precompute_items()
 
     def _batch_loss(self, users: np.ndarray, ends: np.ndarray, targets: np.ndarray,
                     history: History, log_p: torch.Tensor, frequency: StreamingFrequency | None,
                     step: int, pools: np.ndarray | None, rng: np.random.Generator) -> torch.Tensor:
-        model = self.model_
+        model, features = self.model_, self.train_features_
+        device = log_p.device
         items, offsets = history.sequences
         batch = self._user_batch(users, history_window(items, offsets, users, ends,
                                                        self.history_length))
-        u = model.user_vectors(batch)
-        positive_ids = torch.from_numpy(targets)
+        u = model.user_vectors({k: v.to(device) for k, v in batch.items()})
+        positive_ids = torch.from_numpy(targets).to(device)
         n_items = len(model.items.known)
         if self.loss == "bce":
             negatives = torch.from_numpy(rng.integers(0, n_items, (len(users), self.bce_negatives)))
-            vectors = model.item_vectors(torch.cat([positive_ids, negatives.flatten()]),
-                                         self.item_features_)
+            vectors = model.item_vectors(torch.cat([positive_ids, negatives.to(device).flatten()]),
+                                         features)
             return binary_loss(u, vectors[:len(users)],
                                vectors[len(users):].view(len(users), self.bce_negatives, -1),
                                self.temperature)
-        uniform = torch.from_numpy(rng.integers(0, n_items, self.mixed_negatives))
+        uniform = torch.from_numpy(rng.integers(0, n_items, self.mixed_negatives)).to(device)
         candidate_ids = torch.cat([positive_ids, uniform])
-        candidates = model.item_vectors(candidate_ids, self.item_features_)
+        candidates = model.item_vectors(candidate_ids, features)
         log_q = None
         if self.logq != "none":
-            if frequency is not None:
-                frequency.update(positive_ids, step)
-                expected = frequency.probability(candidate_ids)
+            if frequency is not None:  # a CPU table: one small copy per batch
+                frequency.update(positive_ids.cpu(), step)
+                expected = frequency.probability(candidate_ids.cpu()).to(device)
             else:
                 expected = len(users) * log_p[candidate_ids].exp()
             log_q = torch.log(expected + self.mixed_negatives / n_items)
         row_negatives = row_negative_ids = None
         if self.hard_negatives:
-            row_negative_ids = self._hard_ids(users, u, candidates, candidate_ids, history, pools, rng)
-            row_negatives = model.item_vectors(row_negative_ids.flatten(), self.item_features_
+            row_negative_ids = self._hard_ids(users, u, candidates, candidate_ids, history, pools,
+                                              rng).to(device)
+            row_negatives = model.item_vectors(row_negative_ids.flatten(), features
                                                ).view(len(users), self.hard_negatives, -1)
         return sampled_softmax_loss(u, candidates, candidate_ids, positive_ids,
                                     temperature=self.temperature, log_q=log_q,
@@ -192,8 +203,10 @@ class TwoTower(Recommender):
             return torch.from_numpy(np.take_along_axis(pools[users], pick, axis=1))
         with torch.no_grad():
             scores = u @ candidates.T
-        seen = torch.from_numpy(history.contains(users[:, None], candidate_ids.numpy()[None, :]))
-        seen[torch.arange(len(users)), torch.arange(len(users))] = True  # the row's own positive
+        seen = torch.from_numpy(history.contains(users[:, None], candidate_ids.cpu().numpy()[None, :]))
+        seen = seen.to(scores.device)
+        rows = torch.arange(len(users), device=scores.device)
+        seen[rows, rows] = True  # the row's own positive
         k = min(self.hard_negatives, scores.shape[1] - 1 - self.hard_skip)
         top = mine_hard_negatives(scores, seen, k, self.hard_skip)
         return candidate_ids[top]
