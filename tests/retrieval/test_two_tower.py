@@ -40,6 +40,20 @@ def test_each_variant_lowers_loss_and_beats_random(synth, variant):
     assert report["HR@10"] > 2 * 10 / dataset.n_items
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")
+@pytest.mark.parametrize("variant", [dict(), dict(logq="streaming", hard_negatives=4,
+                                                  hard_mode="batch"), dict(loss="bce")])
+def test_training_on_a_gpu_gives_a_cpu_model(synth, variant):
+    """Steps run on the GPU; what comes out scores on the CPU as a CPU-trained model does."""
+    dataset, split = synth
+    model = TwoTower(**FAST, **variant, device="cuda").fit(dataset.history(split.train), dataset,
+                                                           split.valid)
+    assert all(p.device.type == "cpu" for p in model.model_.parameters())
+    report = evaluate_model(model, split.test, dataset.history(split.train_valid),
+                            catalog_stats(dataset, split.train_valid), ks=(10,), n_bootstrap=0)
+    assert report["HR@10"] > 2 * 10 / dataset.n_items
+
+
 def test_same_seed_same_model(synth):
     dataset, split = synth
     a, b = (TwoTower(**FAST).fit(dataset.history(split.train), dataset) for _ in range(2))
