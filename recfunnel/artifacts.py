@@ -67,7 +67,8 @@ class System:
         vectors = self.retrieval.item_vectors_ if indexable(self.retrieval) else None
         if not hasattr(self, "_facts"):
             self._facts = ItemFacts.build(self.dataset, self.history, vectors)
-            self._table = (ItemTable.build(self.dataset, self.history, vectors)
+            self._table = (ItemTable.build(self.dataset, self.history, vectors,
+                                           getattr(self, "_table", None))
                            if self.ranker is not None else None)
         stage = self.manifest["stages"].get("ranking", {})
         return Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
@@ -194,6 +195,7 @@ def add_items(system: System, items: pd.DataFrame,
     system.dataset.items = catalog
     system.history = system.dataset.history()
     system.__dict__.pop("_facts", None)  # the funnel's item tables are rebuilt for the new catalog
+    # (the ranking table keeps its co-occurrence weights: the history has not changed)
     return new
 
 

@@ -16,6 +16,7 @@ from recfunnel.eval.funnel import paired_gain, stage_reports
 from recfunnel.eval.metrics import Report
 from recfunnel.pipeline import catalog_stats
 from recfunnel.rerank.chain import RerankConfig
+from recfunnel.rerank.slate import UserFacts
 from recfunnel.retrieval.topk import PAD
 from recfunnel.serving.funnel import FunnelOutput
 
@@ -33,7 +34,8 @@ def _heldout(system: System):
 @dataclass
 class FunnelEvaluation:
     reports: dict[str, Report]  # by stage, in funnel order
-    gains: dict[str, tuple[float, tuple[float, float]]]  # "ranking vs retrieval" -> NDCG@10 gain, CI
+    # "ranking vs retrieval" -> NDCG@10 gain and its 95% interval
+    gains: dict[str, tuple[float, tuple[float, float]]]
     output: FunnelOutput
 
     def to_dict(self) -> dict:
@@ -43,13 +45,16 @@ class FunnelEvaluation:
 
 
 def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
-                    n_bootstrap: int = 1000) -> FunnelEvaluation:
+                    n_bootstrap: int = 1000, output: FunnelOutput | None = None
+                    ) -> FunnelEvaluation:
     """Retrieval, ranking and final lists of every held-out user, each scored on the held-out
     item (full ranking; the final list is ``FINAL_K`` long), and each stage's NDCG@10 gain over
-    the one before it on the same users."""
+    the one before it on the same users. ``output``: the funnel's lists, when already run."""
     heldout = _heldout(system)
     targets = heldout["item"].to_numpy()
-    output = system.funnel(rerank).run(heldout["user"].to_numpy(), system.history, k=FINAL_K)
+    if output is None:
+        output = system.funnel(rerank).run(heldout["user"].to_numpy(), system.history,
+                                           k=FINAL_K)
     lists = {stage: output.lists[stage].items for stage in output.lists}
     if system.ranker is None:
         del lists["ranking"]
@@ -61,12 +66,17 @@ def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
                                           n_bootstrap=n_bootstrap), gains, output)
 
 
-def tradeoff(system: System, weights: tuple[float, ...] = MMR_WEIGHTS) -> list[dict[str, float]]:
-    """Final-list accuracy and diversity as the MMR weight varies, other rules as configured."""
+def tradeoff(system: System, output: FunnelOutput,
+             weights: tuple[float, ...] = MMR_WEIGHTS) -> list[dict[str, float]]:
+    """Final-list accuracy and diversity as the MMR weight varies, other rules as configured;
+    only the re-ranking stage runs again, over ``output``'s retrieved and ranked lists."""
+    heldout = _heldout(system)
+    facts = UserFacts.from_history(system.history, heldout["user"].to_numpy())
     rows = []
     for weight in weights:
-        report = evaluate_funnel(system, replace(system.rerank_config, mmr_weight=weight),
-                                 n_bootstrap=0).reports["final"]
+        funnel = system.funnel(replace(system.rerank_config, mmr_weight=weight))
+        rerun = funnel.finish(output.lists["retrieval"], output.lists["ranking"], facts, FINAL_K)
+        report = evaluate_funnel(system, n_bootstrap=0, output=rerun).reports["final"]
         rows.append({"mmr_weight": weight, **{m: report[f"{m}@{FINAL_K}"] for m in (
             "NDCG", "HR", "diversity", "tail_share", "coverage", "novelty") if
             f"{m}@{FINAL_K}" in report.metrics}})
@@ -86,7 +96,7 @@ def write_report(system: System, out: Path) -> Path:
 
     evaluation = evaluate_funnel(system)
     reports, output = evaluation.reports, evaluation.output
-    rows = tradeoff(system)
+    rows = tradeoff(system, output)
     popularity = _catalog(system).popularity
 
     figures = []

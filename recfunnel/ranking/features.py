@@ -36,15 +36,24 @@ class ItemTable:
     cooccurrence: np.ndarray | None  # [n, n] EASE item-item weights; None past MAX_ITEMS
 
     @classmethod
-    def build(cls, dataset: Dataset, history: History, vectors: np.ndarray) -> ItemTable:
-        """From the catalog, the interactions the features may know about, and item vectors."""
+    def build(cls, dataset: Dataset, history: History, vectors: np.ndarray,
+              earlier: ItemTable | None = None) -> ItemTable:
+        """From the catalog, the interactions the features may know about, and item vectors.
+        ``earlier``: the table of the same history before items were added to the catalog; its
+        co-occurrence weights are kept and padded with zeros (what a refit gives items without
+        interactions) instead of solving EASE again."""
         counts = np.bincount(history.interactions["item"], minlength=dataset.n_items)
         year = dataset.items["year"].to_numpy(dtype=np.float64) if "year" in dataset.items \
             else np.full(dataset.n_items, np.nan)
         age = np.nan_to_num(np.nanmax(year) - year, nan=0.0) if np.isfinite(year).any() \
             else np.zeros(len(year))
-        weights = EASE(COOCCURRENCE_L2).fit(history, dataset).weights_ \
-            if dataset.n_items <= MAX_ITEMS else None
+        if earlier is not None and earlier.cooccurrence is not None:
+            weights = np.zeros((dataset.n_items, dataset.n_items), dtype=np.float32)
+            n = len(earlier.cooccurrence)
+            weights[:n, :n] = earlier.cooccurrence
+        else:
+            weights = EASE(COOCCURRENCE_L2).fit(history, dataset).weights_ \
+                if dataset.n_items <= MAX_ITEMS else None
         return cls(torch.from_numpy(np.asarray(vectors, dtype=np.float32)),
                    torch.from_numpy(np.log1p(counts).astype(np.float32)),
                    torch.from_numpy(age.astype(np.float32)),

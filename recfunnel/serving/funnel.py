@@ -51,27 +51,29 @@ class Funnel:
 
     def run(self, users: np.ndarray, history: History, k: int = 10,
             batch_size: int = 512) -> FunnelOutput:
+        """Every stage's lists for ``users``, the final one ``k`` long."""
         users = np.asarray(users, dtype=np.int64)
-        lists = {stage: [] for stage in STAGES}
-        final: list[Slate] = []
-        facts = UserFacts.from_history(history, users)
-        for lo in tqdm(range(0, len(users), batch_size), desc="funnel", disable=None, leave=False):
-            batch = users[lo:lo + batch_size]
-            retrieved, ranked = self._retrieve_and_rank(batch, history)
-            lists["retrieval"].append(retrieved)
-            lists["ranking"].append(ranked)
-            for row, user_facts in enumerate(facts[lo:lo + batch_size]):
-                final.append(self.final_list(retrieved, ranked, row, user_facts, k))
+        parts = [self._retrieve_and_rank(users[lo:lo + batch_size], history)
+                 for lo in tqdm(range(0, len(users), batch_size), desc="funnel", disable=None,
+                                leave=False)]
+        retrieved, ranked = (StageLists(np.concatenate([p[i].items for p in parts]),
+                                        np.concatenate([p[i].scores for p in parts]))
+                             for i in (0, 1))
+        return self.finish(retrieved, ranked, UserFacts.from_history(history, users), k)
+
+    def finish(self, retrieved: StageLists, ranked: StageLists, facts: list[UserFacts],
+               k: int) -> FunnelOutput:
+        """The re-ranking stage over lists the stages before it produced: run alone, it compares
+        re-ranking configurations without retrieving and ranking again."""
+        final = [self.final_list(retrieved, ranked, row, user, k) for row, user in enumerate(facts)]
         width = max([len(s) for s in final] + [k])
-        final_lists = StageLists(np.full((len(final), width), PAD), np.full((len(final), width),
-                                                                             -np.inf))
+        final_lists = StageLists(np.full((len(final), width), PAD),
+                                 np.full((len(final), width), -np.inf))
         for row, slate in enumerate(final):
             final_lists.items[row, :len(slate)] = slate.items
             final_lists.scores[row, :len(slate)] = slate.scores
-        joined = {stage: StageLists(np.concatenate([p.items for p in parts]),
-                                    np.concatenate([p.scores for p in parts]))
-                  for stage, parts in lists.items() if stage != "final"}
-        return FunnelOutput({**joined, "final": final_lists}, final)
+        return FunnelOutput({"retrieval": retrieved, "ranking": ranked, "final": final_lists},
+                            final)
 
     def _retrieve_and_rank(self, users: np.ndarray,
                            history: History) -> tuple[StageLists, StageLists]:

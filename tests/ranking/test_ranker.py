@@ -96,3 +96,17 @@ def test_ranking_queries_label_each_moment(fitted):
     assert len(labelled) == (position >= 0).sum()
     # the target is never in the history the query was built from
     assert not labelled.seen[np.arange(len(labelled)), labelled.targets].any()
+
+
+def test_added_items_extend_the_cooccurrence_weights_with_zeros(fitted):
+    """What an EASE refit gives items without interactions, without solving it again."""
+    from recfunnel.data.dataset import Dataset
+
+    dataset, split, model, table, queries = fitted
+    extra = dataset.items.iloc[:2].assign(item_id=[10**6, 10**6 + 1])
+    bigger = Dataset(dataset.name, dataset.interactions, dataset.users,
+                     pd.concat([dataset.items, extra], ignore_index=True))
+    vectors = np.vstack([model.item_vectors_, model.item_vectors_[:2]])
+    grown = ItemTable.build(bigger, bigger.history(split.train), vectors, earlier=table)
+    refit = ItemTable.build(bigger, bigger.history(split.train), vectors)
+    np.testing.assert_allclose(grown.cooccurrence, refit.cooccurrence, atol=1e-5)
