@@ -46,8 +46,9 @@ class Service:
                                  f"(this one is {system.retrieval.name}); fit --model two-tower")
         single_thread()
         service = cls(system, store_config.open(system), store_config)
-        if system.dataset.n_users:  # trace the user tower and the ranker before the first request
-            service.online.recommend(0, 1)
+        if system.dataset.n_users:  # trace the tower and the ranker before the first request;
+            for _ in range(3):  # TorchScript's profiling executor optimises on the second run
+                service.online.recommend(0, 1)
         return service
 
     def _build(self) -> None:
