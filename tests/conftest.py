@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from server_processes import free_port
 
 from recfunnel.data.synth import SynthConfig, generate, write
 
@@ -65,19 +66,13 @@ def small_funnel_dir(tmp_path_factory, small_ml1m_dir) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """URL of a redis-server started for the tests: append-only file, fsync on every write."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (`apt-get install redis-server`; .ci/run does)")
-    port, workdir = _free_port(), tmp_path_factory.mktemp("redis")
+    port, workdir = free_port(), tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
          "--appendonly", "yes", "--appendfsync", "always", "--save", ""],

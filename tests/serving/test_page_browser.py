@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from serving_process import free_port, start
+from server_processes import free_port, start
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from serving_process import free_port, start
+from server_processes import free_port, start
 
 
 @pytest.fixture()

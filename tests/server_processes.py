@@ -1,4 +1,4 @@
-"""Starting `recfunnel serve` as a real process for the tests that need one."""
+"""Real processes for the tests that need them: a free loopback port, `recfunnel serve`."""
 
 import socket
 import subprocess
