@@ -22,9 +22,10 @@ class RankerNet(nn.Module):
                                  nn.Dropout(dropout), nn.Linear(hidden, hidden // 2), nn.ReLU(),
                                  nn.Linear(hidden // 2, 2))
 
-    def forward(self, f: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits [B, C, 2]: interacted, liked."""
-        items, history, mask = f["items"], f["history"], f["history_mask"]
+    def forward(self, user: torch.Tensor, items: torch.Tensor, history: torch.Tensor,
+                history_mask: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C, 2]: interacted, liked (inputs: ``candidate_features``)."""
+        mask = history_mask
         # the candidate asks which past items speak for it
         logits = torch.einsum("bcd,bld->bcl", self.attention(items), history) / self.dim ** 0.5
         weights = torch.softmax(logits.masked_fill(~mask.unsqueeze(1), -1e9), -1) \
@@ -32,8 +33,8 @@ class RankerNet(nn.Module):
         attended = weights @ history
         similarity = torch.einsum("bcd,bld->bcl", items, history).masked_fill(~mask.unsqueeze(1), -1)
         closest = similarity.max(-1, keepdim=True).values
-        user = f["user"].unsqueeze(1).expand_as(items)
-        dense = (f["dense"] - self.dense_mean) / self.dense_std
+        user = user.unsqueeze(1).expand_as(items)
+        dense = (dense - self.dense_mean) / self.dense_std
         x = torch.cat([items, user * items, attended, attended * items, dense, closest], dim=-1)
         return self.mlp(x)
 

@@ -4,7 +4,6 @@ user, with the item the user actually watched next as the positive."""
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -16,10 +15,17 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from recfunnel.data.history import History
+from recfunnel.exported import ExportedModel
 from recfunnel.ranking.features import DENSE, ItemTable, candidate_features
 from recfunnel.ranking.model import RankerNet, ranking_score
 from recfunnel.retrieval.topk import PAD, rank_users
 from recfunnel.retrieval.two_tower_recommender import TwoTower
+
+ONNX_KEY = "scoring_onnx"
+SCORING_AXES = {"user": {0: "queries"}, "items": {0: "queries", 1: "candidates"},
+                "history": {0: "queries", 1: "length"},
+                "history_mask": {0: "queries", 1: "length"},
+                "dense": {0: "queries", 1: "candidates"}}
 
 
 @dataclass
@@ -135,7 +141,7 @@ class Ranker:
                 batch = order[lo:lo + self.batch_size]
                 features, pos = self._sample(queries.features(table, batch), positions[batch],
                                              queries.real[batch])
-                logits = self.net_(features)
+                logits = self.net_(**features)
                 loss = F.cross_entropy(logits[..., 0], pos)
                 picked = logits[torch.arange(len(batch)), pos, 1]
                 known = ~torch.isnan(liked[batch])
@@ -184,28 +190,38 @@ class Ranker:
         self.net_.eval()
         with torch.inference_mode():
             features = queries.features(table, rows)
-            scores = ranking_score(self._scoring_net(features)(features), self.liked_weight)
+            logits = (self.net_(**features) if self.training_ else
+                      torch.from_numpy(self._scoring_net(features)(**features)))
+            scores = ranking_score(logits, self.liked_weight)
         return scores.masked_fill(~queries.real[rows], float("-inf"))
 
-    def _scoring_net(self, example: dict[str, torch.Tensor]) -> torch.jit.ScriptModule:
-        """The network traced and frozen once training is over: a live request scores one
-        slate, where per-module Python overhead costs as much as the arithmetic."""
-        if self.training_ or getattr(self, "scoring_net_", None) is None:
-            if self.training_:
-                return self.net_
-            with warnings.catch_warnings():  # see TwoTower._request_tower
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                traced = torch.jit.trace(self.net_, (example,), strict=False)
-                self.scoring_net_ = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    def _scoring_net(self, example: dict[str, torch.Tensor]) -> ExportedModel:
+        """The trained network exported to onnxruntime (see ``recfunnel.exported``) for any
+        number of queries and candidates; saved with the weights, exported on first use
+        otherwise."""
+        if self.scoring_net_ is None:
+            self.scoring_net_ = ExportedModel.export(self.net_, example, SCORING_AXES)
         return self.scoring_net_
 
     def state(self) -> dict[str, np.ndarray]:
-        return {k: v.numpy() for k, v in self.net_.state_dict().items()}
+        arrays = {k: v.numpy() for k, v in self.net_.state_dict().items()}
+        arrays[ONNX_KEY] = self._scoring_net(self._example()).to_array()
+        return arrays
 
     def load_state(self, arrays: dict[str, np.ndarray], dim: int) -> Ranker:
         self.net_ = RankerNet(dim, self.hidden)
-        self.net_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        self.net_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+                                   if k != ONNX_KEY})
         self.net_.eval()
-        self.training_, self.scoring_net_ = False, None
+        self.training_ = False
+        self.scoring_net_ = ExportedModel.from_array(arrays[ONNX_KEY]) if ONNX_KEY in arrays \
+            else None
         return self
+
+    def _example(self) -> dict[str, torch.Tensor]:
+        """Inputs of the network's shapes, to export it from."""
+        dim, length = self.net_.dim, 2
+        return {"user": torch.zeros(1, dim), "items": torch.zeros(1, 2, dim),
+                "history": torch.zeros(1, length, dim),
+                "history_mask": torch.ones(1, length, dtype=torch.bool),
+                "dense": torch.zeros(1, 2, len(DENSE))}

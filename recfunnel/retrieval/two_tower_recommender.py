@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from tqdm import tqdm
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
+from recfunnel.exported import ExportedModel
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.features import (
     FeatureSpec, category_codes, history_window, item_features, user_categories,
@@ -256,25 +256,21 @@ class TwoTower(Recommender):
         """One live request: the user's vector from their recent items (oldest first) and raw
         features, as a store returns them, through the same feature functions as training.
         ``user`` is the training index (-1 for a user the model never saw)."""
-        batch = {"history": self.window(recent_items),
-                 "categories": torch.tensor([category_codes(features or {}, self.spec_)]),
-                 "users": torch.tensor([user if 0 <= user < self.model_.config.n_users else -1])}
-        with torch.inference_mode():
-            return self._request_tower(batch)(**batch)[0].numpy()
+        return self._request_tower()(**self._request_inputs(recent_items, features, user))[0]
 
-    def _request_tower(self, example: dict[str, torch.Tensor]) -> torch.jit.ScriptModule:
-        """The user tower traced and frozen for single requests: at batch size 1 per-operator
-        dispatch, not arithmetic, dominates, and tracing removes most of it."""
+    def _request_inputs(self, recent_items: np.ndarray, features: dict[str, Any] | None,
+                        user: int) -> dict[str, np.ndarray]:
+        return {"history": self.window(recent_items).numpy(),
+                "categories": np.array([category_codes(features or {}, self.spec_)]),
+                "users": np.array([user if 0 <= user < self.model_.config.n_users else -1])}
+
+    def _request_tower(self) -> ExportedModel:
+        """The model's user side for single requests, exported to onnxruntime (3x faster than
+        TorchScript at batch size 1); saved with the model, exported on first use otherwise."""
         if self.request_tower_ is None:
-            self.model_.eval()
-            # TorchScript is deprecated in favour of torch.compile, which needs a C++ toolchain
-            # and tens of seconds per shape; the pinned torch still runs TorchScript. The tracer's
-            # warning concerns a shape check on the (constant) embedding weights.
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                traced = torch.jit.trace(self.model_, example_kwarg_inputs=example)
-                self.request_tower_ = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            example = {k: torch.from_numpy(v) for k, v in
+                       self._request_inputs(_ZERO[:0], None, -1).items()}
+            self.request_tower_ = ExportedModel.export(self.model_, example)
         return self.request_tower_
 
     def add_items(self, items: pd.DataFrame) -> np.ndarray:
@@ -290,7 +286,7 @@ class TwoTower(Recommender):
 
     def _precompute_items(self, chunk: int = 65536) -> None:
         self.model_.eval()
-        self.request_tower_ = None  # traced from the weights as they are now, on first request
+        self.request_tower_ = None  # exported from the weights as they are now, when needed
         n = len(self.model_.items.known)
         with torch.no_grad():
             self.item_vectors_ = torch.cat([
@@ -311,6 +307,7 @@ class TwoTower(Recommender):
         arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
         arrays["categories"] = self.categories_.numpy()
         arrays["item_vectors"] = self.item_vectors_
+        arrays["request_tower_onnx"] = self._request_tower().to_array()
         return arrays
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -321,7 +318,8 @@ class TwoTower(Recommender):
         self.model_.load_state_dict({k[len("model."):]: torch.from_numpy(v.copy())
                                      for k, v in arrays.items() if k.startswith("model.")})
         self.model_.eval()
-        self.request_tower_ = None
+        self.request_tower_ = (ExportedModel.from_array(arrays["request_tower_onnx"])
+                               if "request_tower_onnx" in arrays else None)
         self.item_features_ = {k[len("item_features."):]: torch.from_numpy(v.copy())
                                for k, v in arrays.items() if k.startswith("item_features.")}
         self.categories_ = torch.from_numpy(arrays["categories"].copy())

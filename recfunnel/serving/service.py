@@ -46,8 +46,8 @@ class Service:
                                  f"(this one is {system.retrieval.name}); fit --model two-tower")
         single_thread()
         service = cls(system, store_config.open(system), store_config)
-        if system.dataset.n_users:  # trace the tower and the ranker before the first request;
-            for _ in range(3):  # TorchScript's profiling executor optimises on the second run
+        if system.dataset.n_users:  # first requests pay one-time costs (allocator, caches)
+            for _ in range(3):
                 service.online.recommend(0, 1)
         return service
 

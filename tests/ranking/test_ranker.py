@@ -110,3 +110,16 @@ def test_added_items_extend_the_cooccurrence_weights_with_zeros(fitted):
     grown = ItemTable.build(bigger, bigger.history(split.train), vectors, earlier=table)
     refit = ItemTable.build(bigger, bigger.history(split.train), vectors)
     np.testing.assert_allclose(grown.cooccurrence, refit.cooccurrence, atol=1e-5)
+
+
+def test_served_scores_equal_the_network_and_survive_saving(fitted):
+    dataset, split, model, table, queries = fitted
+    ranker = Ranker(epochs=1, hidden=32).fit(table, queries)
+    served = ranker.score(table, queries)  # through onnxruntime
+    ranker.training_ = True  # what training scores with: the PyTorch network itself
+    eager = ranker.score(table, queries)
+    ranker.training_ = False
+    torch.testing.assert_close(served, eager, rtol=1e-4, atol=1e-4)
+    loaded = Ranker(epochs=1, hidden=32).load_state(ranker.state(), model.model_.config.dim)
+    assert loaded.scoring_net_ is not None  # the saved graph, not a new export
+    torch.testing.assert_close(loaded.score(table, queries), served)
