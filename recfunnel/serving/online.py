@@ -49,9 +49,9 @@ class OnlineFunnel:
         gets a list from ``features`` (demographics) when given, else the most popular items."""
         clock = _Clock()
         if user is not None:
-            recent = self.store.recent_items(user, self.model.history_length)
-            features = self.store.user_features(user)
-            seen, disliked = self.store.seen_items(user), self.store.disliked_items(user)
+            state = self.store.user_state(user, self.model.history_length)
+            features, recent, seen, disliked = (state.features, state.recent, state.seen,
+                                                state.disliked)
         else:
             recent = seen = disliked = np.zeros(0, dtype=np.int64)
         clock.lap("store")

@@ -33,11 +33,10 @@ class OnlineRetriever:
         return cls(model, index, store, generator)
 
     def user_vector(self, user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The user's vector, recent items (oldest first) and seen items, read from the store:
-        two small reads, however long the user's history."""
-        recent = self.store.recent_items(user, self.model.history_length)
-        vector = self.model.user_vector(recent, self.store.user_features(user), user)
-        return vector, recent, self.store.seen_items(user)
+        """The user's vector, recent items (oldest first) and seen items, read from the store
+        in one round trip, however long the user's history."""
+        state = self.store.user_state(user, self.model.history_length)
+        return self.model.user_vector(state.recent, state.features, user), state.recent, state.seen
 
     def retrieve(self, user: int, n: int = 500) -> Candidates:
         vector, recent, seen = self.user_vector(user)

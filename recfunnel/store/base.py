@@ -33,6 +33,16 @@ class Event:
         return self.kind == "rating" and self.value is not None and self.value <= DISLIKE_AT
 
 
+@dataclass(frozen=True)
+class UserState:
+    """Everything one request reads about a user."""
+
+    features: dict[str, Any] | None  # raw features; None for a user the store has never seen
+    recent: np.ndarray  # the last items, oldest first
+    seen: np.ndarray
+    disliked: np.ndarray
+
+
 class FeatureStore(ABC):
     """Writes are durable when the call returns: a process killed afterwards loses nothing."""
 
@@ -85,6 +95,11 @@ class FeatureStore(ABC):
     @abstractmethod
     def disliked_items(self, user: int) -> np.ndarray:
         """Items the user rated at or under ``DISLIKE_AT``, kept like :meth:`seen_items`."""
+
+    @abstractmethod
+    def user_state(self, user: int, n_recent: int) -> UserState:
+        """:meth:`user_features`, the last ``n_recent`` :meth:`recent_items`,
+        :meth:`seen_items` and :meth:`disliked_items` of ``user``, in one round trip."""
 
     @abstractmethod
     def close(self) -> None:

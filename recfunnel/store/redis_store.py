@@ -13,7 +13,7 @@ import numpy as np
 import redis
 
 from recfunnel.errors import RecfunnelError
-from recfunnel.store.base import Event, FeatureStore
+from recfunnel.store.base import Event, FeatureStore, UserState
 
 
 class RedisStore(FeatureStore):
@@ -81,7 +81,7 @@ class RedisStore(FeatureStore):
 
     def recent_items(self, user: int, n: int) -> np.ndarray:
         members = self._r.zrange(self._key("events", int(user)), -int(n), -1) if n > 0 else []
-        return np.array([json.loads(m.split(b"|", 1)[1])[0] for m in members], dtype=np.int64)
+        return _event_items(members)
 
     def seen_items(self, user: int) -> np.ndarray:
         return self._items_blob("seen", user)
@@ -89,9 +89,31 @@ class RedisStore(FeatureStore):
     def disliked_items(self, user: int) -> np.ndarray:
         return self._items_blob("disliked", user)
 
+    def user_state(self, user: int, n_recent: int) -> UserState:
+        user = int(user)
+        with self._r.pipeline(transaction=False) as pipe:  # one round trip for four reads
+            pipe.get(self._key("user", user))
+            if n_recent > 0:
+                pipe.zrange(self._key("events", user), -int(n_recent), -1)
+            pipe.get(self._key("seen", user))
+            pipe.get(self._key("disliked", user))
+            replies = pipe.execute()
+        raw, *members, seen, disliked = replies
+        return UserState(json.loads(raw) if raw is not None else None,
+                         _event_items(members[0] if members else []),
+                         _int_array(seen), _int_array(disliked))
+
     def _items_blob(self, name: str, user: int) -> np.ndarray:
-        raw = self._r.get(self._key(name, int(user)))
-        return np.frombuffer(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)
+        return _int_array(self._r.get(self._key(name, int(user))))
 
     def close(self) -> None:
         self._r.close()
+
+
+def _event_items(members: list[bytes]) -> np.ndarray:
+    """Item ids of sorted-set members ``seq|[item, kind, value]``."""
+    return np.array([json.loads(m.split(b"|", 1)[1])[0] for m in members], dtype=np.int64)
+
+
+def _int_array(raw: bytes | None) -> np.ndarray:
+    return np.frombuffer(raw, dtype=np.int64) if raw else np.zeros(0, dtype=np.int64)

@@ -70,6 +70,21 @@ def test_disliked_items_are_low_ratings_only(store):
     assert len(store.disliked_items(2)) == 0 and len(store.disliked_items(99)) == 0
 
 
+@pytest.mark.parametrize("n_recent", [0, 2, 10])
+def test_user_state_is_the_four_reads_in_one(store, n_recent):
+    store.put_users([1], [{"age": 30}])
+    store.append_events([Event(1, 10, 300), Event(1, 11, 100, "rating", 1.0), Event(2, 99, 50)])
+    store.append_events([Event(1, 12, 300, "rating", 2.0), Event(1, 13, 200)])
+    for user in (1, 2, 77):  # with features and events, events only, nothing
+        state = store.user_state(user, n_recent)
+        assert state.features == store.user_features(user)
+        assert state.recent.tolist() == store.recent_items(user, n_recent).tolist()
+        assert state.seen.tolist() == store.seen_items(user).tolist()
+        assert state.disliked.tolist() == store.disliked_items(user).tolist()
+    assert store.user_state(1, 10).recent.tolist() == [11, 13, 10, 12]
+    assert sorted(store.user_state(1, 0).disliked.tolist()) == [11, 12]
+
+
 def test_load_tables(store):
     users = pd.DataFrame({"user_id": [7, 8], "age": [18, 35]})
     items = pd.DataFrame({"item_id": [1, 2, 3], "title": ["x", "y", "z"],
