@@ -3,7 +3,8 @@
     recfunnel fit --data ../shared/data/ml-100k --model two-tower --out artifacts/tt
     python bench/retrieval_latency.py --artifacts artifacts/tt
 
-Prints p50/p99 of the user tower, the ANN search and the whole request (store reads included),
+Prints p50/p99 of the user tower, the ANN search, the whole request (store reads included) and the
+tower plus the search alone (as `ann_scale.py` times them at 1M and 10M items),
 the index's recall@100 against exact search as recorded at build time, and HR@k of the held-out
 item for the two-tower alone and for the merged candidate sources.
 """
@@ -39,7 +40,9 @@ def main() -> None:
     online = OnlineRetriever.from_parts(system.retrieval, system.index, store, counts,
                                         system.dataset.genre_matrix())
     users = np.random.default_rng(0).integers(0, system.dataset.n_users, args.requests)
-    tower, search, ann, merged = [], [], [], []
+    tower, search, ann, merged, no_store = [], [], [], [], []
+    states = {u: online.store.user_state(u, system.retrieval.history_length)
+              for u in map(int, np.unique(users))}
     for u in users[:200]:  # warm-up
         online.ann(int(u), args.k)
     for u in users:
@@ -53,6 +56,11 @@ def main() -> None:
         t3 = time.perf_counter()
         online.retrieve(u, args.k)
         t4 = time.perf_counter()
+        state = states[u]  # read before the clock: the tower and the search alone, as at 1M/10M
+        vector = system.retrieval.user_vector(state.recent, state.features, u)
+        online.index.search(vector[None, :], args.k, exclude=state.seen)
+        t5 = time.perf_counter()
+        no_store.append(t5 - t4)
         tower.append(t1 - t0)
         search.append(t2 - t1)
         ann.append(t3 - t2)
@@ -63,6 +71,7 @@ def main() -> None:
     print(f"store reads + user tower: {percentiles(tower)}")
     print(f"ANN search alone:         {percentiles(search)}")
     print(f"two-tower retrieval:      {percentiles(ann)}  (store + tower + ANN + exclusion)")
+    print(f"user tower + ANN:         {percentiles(no_store)}  (store reads excluded)")
     print(f"merged candidate sources: {percentiles(merged)}")
     if system.heldout is not None and len(system.heldout):
         pairs = list(zip(system.heldout["user"].tolist(), system.heldout["item"].tolist()))
