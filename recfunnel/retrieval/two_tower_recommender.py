@@ -265,8 +265,8 @@ class TwoTower(Recommender):
                 "users": np.array([user if 0 <= user < self.model_.config.n_users else -1])}
 
     def _request_tower(self) -> ExportedModel:
-        """The model's user side for single requests, exported to onnxruntime (3x faster than
-        TorchScript at batch size 1); saved with the model, exported on first use otherwise."""
+        """The model's user side for single requests, exported to onnxruntime (see
+        ``recfunnel.exported``); saved with the model, exported on first use otherwise."""
         if self.request_tower_ is None:
             example = {k: torch.from_numpy(v) for k, v in
                        self._request_inputs(_ZERO[:0], None, -1).items()}
