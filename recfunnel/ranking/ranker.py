@@ -191,21 +191,21 @@ class Ranker:
         with torch.inference_mode():
             features = queries.features(table, rows)
             logits = (self.net_(**features) if self.training_ else
-                      torch.from_numpy(self._scoring_net(features)(**features)))
+                      torch.from_numpy(self._scoring_net()(**features)))
             scores = ranking_score(logits, self.liked_weight)
         return scores.masked_fill(~queries.real[rows], float("-inf"))
 
-    def _scoring_net(self, example: dict[str, torch.Tensor]) -> ExportedModel:
+    def _scoring_net(self) -> ExportedModel:
         """The trained network exported to onnxruntime (see ``recfunnel.exported``) for any
         number of queries and candidates; saved with the weights, exported on first use
         otherwise."""
         if self.scoring_net_ is None:
-            self.scoring_net_ = ExportedModel.export(self.net_, example, SCORING_AXES)
+            self.scoring_net_ = ExportedModel.export(self.net_, self._example(), SCORING_AXES)
         return self.scoring_net_
 
     def state(self) -> dict[str, np.ndarray]:
         arrays = {k: v.numpy() for k, v in self.net_.state_dict().items()}
-        arrays[ONNX_KEY] = self._scoring_net(self._example()).to_array()
+        arrays[ONNX_KEY] = self._scoring_net().to_array()
         return arrays
 
     def load_state(self, arrays: dict[str, np.ndarray], dim: int) -> Ranker:
