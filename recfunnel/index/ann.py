@@ -117,17 +117,21 @@ class ItemIndex:
                       ) -> tuple[np.ndarray, np.ndarray]:
         # NumPy beats FAISS's heap here: measured 5x faster for k=500 over 1,682 items, and
         # excluded items are masked before selection instead of over-fetched and filtered.
-        vectors = faiss.rev_swig_ptr(self.index.get_xb(), self.size * self.index.d)
-        scores = queries @ vectors.reshape(self.size, self.index.d).T
+        n = self.size
+        vectors = faiss.rev_swig_ptr(self.index.get_xb(), n * self.index.d).reshape(n, -1)
+        scores = queries @ vectors.T
         scores[:, exclude] = -np.inf
-        k_real = min(k, self.size)
+        k_real = min(k, n)
         if k_real == 0:
             return _pad(np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0)), k)
-        top = np.argpartition(-scores, k_real - 1, axis=1)[:, :k_real]
-        top_scores = np.take_along_axis(scores, top, 1)
+        rows = np.arange(len(queries))[:, None]
+        top = (np.argpartition(scores, n - k_real, axis=1)[:, n - k_real:] if k_real < n
+               else np.broadcast_to(np.arange(n), scores.shape))
+        top_scores = scores[rows, top]
         order = np.argsort(-top_scores, axis=1, kind="stable")
-        ids, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
-        return _pad(np.where(np.isfinite(top_scores), ids, -1), top_scores, k)
+        ids, top_scores = top[rows, order], top_scores[rows, order]
+        ids[np.isneginf(top_scores)] = -1
+        return _pad(ids, top_scores, k)
 
     def add(self, vectors: np.ndarray) -> np.ndarray:
         """Append items; returns their indices."""

@@ -60,13 +60,13 @@ class ItemTable:
                    torch.from_numpy(dataset.genre_matrix().toarray().astype(np.float32)),
                    weights)
 
-    def cooccurrence_scores(self, seen: sp.csr_matrix, candidates: torch.Tensor) -> torch.Tensor:
+    def cooccurrence_scores(self, seen: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
         """Sum of the item-item weights from each user's seen items (rows of ``seen``) to each
         candidate, [B, C]; zeros when the catalog is too large for the dense weights."""
         if self.cooccurrence is None:
-            return torch.zeros(candidates.shape)
+            return np.zeros(candidates.shape, dtype=np.float32)
         scores = np.asarray(seen @ self.cooccurrence, dtype=np.float32)
-        return torch.from_numpy(np.take_along_axis(scores, candidates.numpy(), axis=1))
+        return np.take_along_axis(scores, candidates, axis=1)
 
 
 def candidate_features(table: ItemTable, user_vectors: torch.Tensor, recent: torch.Tensor,
@@ -74,19 +74,24 @@ def candidate_features(table: ItemTable, user_vectors: torch.Tensor, recent: tor
                        retrieval_scores: torch.Tensor) -> dict[str, torch.Tensor]:
     """``user_vectors`` [B, d]; ``recent`` [B, L] the last items, -1 padded (``history_window``);
     ``seen`` [B, n_items] binary, the whole visible history; ``candidates`` and
-    ``retrieval_scores`` [B, C]."""
+    ``retrieval_scores`` [B, C]. Computed in NumPy (a few microseconds an operation where
+    PyTorch takes tens at a live request's sizes) on the tensors' shared memory."""
+    recent, candidates, scores = recent.numpy(), candidates.numpy(), retrieval_scores.numpy()
+    vectors, genres = table.vectors.numpy(), table.genres.numpy()
     mask = recent >= 0
-    safe_recent = recent.clamp(min=0)
-    history = table.vectors[safe_recent] * mask.unsqueeze(-1)
-    profile = (table.genres[safe_recent] * mask.unsqueeze(-1)).sum(1)
-    profile = profile / profile.sum(-1, keepdim=True).clamp(min=1.0)
-    item_genres = table.genres[candidates]
-    affinity = (item_genres @ profile.unsqueeze(-1)).squeeze(-1) / item_genres.sum(-1).clamp(min=1.0)
-    rank = torch.argsort(torch.argsort(-retrieval_scores, dim=1), dim=1).float()
-    n_seen = torch.from_numpy(np.diff(seen.indptr).astype(np.float32))
-    dense = torch.stack([
-        retrieval_scores, torch.log1p(rank), table.cooccurrence_scores(seen, candidates),
-        table.popularity[candidates], table.age[candidates] / 10, affinity,
-        torch.log1p(n_seen).unsqueeze(1).expand_as(retrieval_scores)], dim=-1)
-    return {"user": user_vectors, "items": table.vectors[candidates], "history": history,
-            "history_mask": mask, "dense": dense}
+    safe_recent = np.maximum(recent, 0)
+    history = vectors[safe_recent] * mask[..., None]
+    profile = (genres[safe_recent] * mask[..., None]).sum(1)
+    profile /= np.maximum(profile.sum(-1, keepdims=True), 1.0)
+    item_genres = genres[candidates]
+    affinity = np.matmul(item_genres, profile[..., None])[..., 0] \
+        / np.maximum(item_genres.sum(-1), 1.0)
+    rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1).astype(np.float32)
+    n_seen = np.diff(seen.indptr).astype(np.float32)
+    dense = np.stack([
+        scores, np.log1p(rank), table.cooccurrence_scores(seen, candidates),
+        table.popularity.numpy()[candidates], table.age.numpy()[candidates] / 10, affinity,
+        np.broadcast_to(np.log1p(n_seen)[:, None], scores.shape)], axis=-1).astype(np.float32)
+    return {"user": user_vectors, "items": torch.from_numpy(vectors[candidates]),
+            "history": torch.from_numpy(history), "history_mask": torch.from_numpy(mask),
+            "dense": torch.from_numpy(dense)}

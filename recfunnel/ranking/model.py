@@ -4,8 +4,8 @@ candidate's embedding, its interaction with the user vector and the dense featur
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from recfunnel.ranking.features import DENSE
@@ -39,6 +39,11 @@ class RankerNet(nn.Module):
         return self.mlp(x)
 
 
-def ranking_score(logits: torch.Tensor, liked_weight: float) -> torch.Tensor:
+def ranking_score(logits: np.ndarray, liked_weight: float) -> np.ndarray:
     """log P(interacted) + liked_weight * log P(liked | interacted), per candidate."""
-    return F.log_softmax(logits[..., 0], dim=-1) + liked_weight * F.logsigmoid(logits[..., 1])
+    interacted = logits[..., 0]
+    shifted = interacted - interacted.max(axis=-1, keepdims=True)
+    scores = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # log softmax
+    if liked_weight:
+        scores += liked_weight * -np.logaddexp(0.0, -logits[..., 1])  # log sigmoid
+    return scores

@@ -86,10 +86,11 @@ class Queries:
         return replace(self, candidates=self.candidates[:, :n], real=self.real[:, :n],
                        retrieval_scores=self.retrieval_scores[:, :n])
 
-    def features(self, table: ItemTable, rows: Any = slice(None)) -> dict[str, torch.Tensor]:
-        return candidate_features(table, self.user_vectors[rows], self.recent[rows],
-                                  self.seen[rows], self.candidates[rows],
-                                  self.retrieval_scores[rows])
+    def features(self, table: ItemTable, rows: Any = None) -> dict[str, torch.Tensor]:
+        """Ranking features of the queries at ``rows`` (default: all, without copying: indexing
+        the sparse ``seen`` costs more than a live request's features)."""
+        inputs = (self.user_vectors, self.recent, self.seen, self.candidates, self.retrieval_scores)
+        return candidate_features(table, *(x if rows is None else x[rows] for x in inputs))
 
     def positions(self) -> torch.Tensor:
         """Where each query's target sits among its candidates; -1 when it was not retrieved."""
@@ -185,15 +186,19 @@ class Ranker:
         rank = (scores > scores.gather(1, positions.unsqueeze(1))).sum(1)
         return float(torch.where(rank < 10, 1 / torch.log2(rank.float() + 2), 0.0).mean())
 
-    def score(self, table: ItemTable, queries: Queries, rows: Any = slice(None)) -> torch.Tensor:
+    def score(self, table: ItemTable, queries: Queries, rows: Any = None) -> torch.Tensor:
         """Ranking scores [Q, C] of the candidates of ``queries`` (rows); -inf on PAD slots."""
-        self.net_.eval()
-        with torch.inference_mode():
-            features = queries.features(table, rows)
-            logits = (self.net_(**features) if self.training_ else
-                      torch.from_numpy(self._scoring_net()(**features)))
-            scores = ranking_score(logits, self.liked_weight)
-        return scores.masked_fill(~queries.real[rows], float("-inf"))
+        features = queries.features(table, rows)
+        if self.training_:
+            self.net_.eval()
+            with torch.inference_mode():
+                logits = self.net_(**features).numpy()
+        else:
+            logits = self._scoring_net()(**features)
+        scores = ranking_score(logits, self.liked_weight)
+        real = queries.real if rows is None else queries.real[rows]
+        scores[~real.numpy()] = -np.inf
+        return torch.from_numpy(scores)
 
     def _scoring_net(self) -> ExportedModel:
         """The trained network exported to onnxruntime (see ``recfunnel.exported``) for any

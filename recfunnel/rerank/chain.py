@@ -8,7 +8,7 @@ constraints are relaxed first, so the list is always filled.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -57,44 +57,43 @@ class Reranker:
         if not k:
             return slate.keep(np.zeros(len(slate), dtype=bool))
         spread = float(np.ptp(slate.scores)) or 1.0
-        relevance = (slate.scores - slate.scores.min()) / spread
-        chosen: list[int] = []
-        open_ = np.ones(len(slate), dtype=bool)
-        notes: dict[int, dict[str, float | str]] = {}
+        value = (slate.scores - slate.scores.min()) / spread  # relevance; -inf once picked
+        constraints = [(c.name, c.start(slate, self.items, k)) for c in self.constraints]
         similarity = self.diversity.similarity(slate, self.items)
         penalty = np.zeros(len(slate))
         closest = np.full(len(slate), -np.inf)  # highest similarity to any pick so far
+        chosen: list[int] = []
+        notes: dict[str, dict[int, float | str]] = {}  # rule -> position in the slate -> note
         for step in range(k):
-            value = np.where(open_, relevance - penalty, -np.inf)
-            masks = [c.allowed(slate, chosen, k - step, k, self.items) for c in self.constraints]
-            pick = _best(value, masks)
-            free = int(np.argmax(value))
-            note: dict[str, float | str] = {}
+            score = value - penalty
+            masks = [(name, mask) for name, allowed in constraints
+                     if (mask := allowed(chosen, k - step)) is not None]
+            free = int(np.argmax(score))
+            pick = _best(score, [mask for _, mask in masks]) if masks else free
             if penalty[pick]:
-                note[self.diversity.name] = -float(penalty[pick] * spread)
-            if pick != free:
-                for c, mask in zip(self.constraints, masks):
-                    if not mask[free]:
-                        note[c.name] = f"took the slot of item {int(slate.items[free])}"
-            notes[pick] = note
+                notes.setdefault(self.diversity.name, {})[pick] = -float(penalty[pick] * spread)
+            for name, mask in masks:
+                if pick != free and not mask[free]:
+                    notes.setdefault(name, {})[pick] = \
+                        f"took the slot of item {int(slate.items[free])}"
             chosen.append(pick)
-            open_[pick] = False
+            value[pick] = -np.inf
             if similarity is not None:
-                closest = np.maximum(closest, similarity[:, pick])
+                np.maximum(closest, similarity[:, pick], out=closest)
                 penalty = self.diversity.weight * closest
-        final = Slate(slate.items[chosen], slate.scores[chosen],
-                      [slate.explanations[i] for i in chosen])
-        for position, i in enumerate(chosen):
-            final.explanations[position]["adjustments"].update(notes[i])
-            final.explanations[position]["rank_before_selection"] = int(i)
-        return final
+        for rule, noted in notes.items():
+            slate = slate.note(rule, np.array(list(noted)), list(noted.values()))
+        selection_rank = np.full(int(slate.origin.max()) + 1, -1)
+        selection_rank[slate.origin] = np.arange(len(slate))
+        return replace(slate.keep(np.array(chosen)),
+                       details=slate.details | {"rank_before_selection": selection_rank})
 
-
-def _best(value: np.ndarray, masks: list[np.ndarray]) -> int:
-    """The highest-value open item allowed by the constraints, relaxing the last ones first."""
+def _best(score: np.ndarray, masks: list[np.ndarray]) -> int:
+    """The highest-scoring open item allowed by the constraints, relaxing the last ones first."""
     for n in range(len(masks), -1, -1):
-        allowed = np.logical_and.reduce(masks[:n]) if n else np.ones(len(value), dtype=bool)
-        candidates = np.where(allowed, value, -np.inf)
-        if np.isfinite(candidates).any():
-            return int(np.argmax(candidates))
+        allowed = np.logical_and.reduce(masks[:n]) if n else np.ones(len(score), dtype=bool)
+        candidates = np.where(allowed, score, -np.inf)
+        best = int(np.argmax(candidates))
+        if np.isfinite(candidates[best]):
+            return best
     raise AssertionError("select() never asks for more items than the slate holds")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.slate import ItemFacts, Slate
+from recfunnel.rerank.slate import Allowed, ItemFacts, Slate
 
 
 @dataclass
@@ -34,10 +34,10 @@ class GenreCap:
     max_per_genre: int = 4
     name: str = "genre-cap"
 
-    def allowed(self, slate: Slate, chosen: list[int], slots_left: int, k: int,
-                items: ItemFacts) -> np.ndarray:
-        genres = items.genres[slate.items]
-        if not chosen or genres.shape[1] == 0:
-            return np.ones(len(slate), dtype=bool)
-        full = np.asarray(genres[chosen].sum(axis=0)).ravel() >= self.max_per_genre
-        return np.asarray(genres[:, full].sum(axis=1)).ravel() == 0
+    def start(self, slate: Slate, items: ItemFacts, k: int) -> Allowed:
+        genres = items.genres[slate.items].toarray()  # once per slate, not per pick
+
+        def allowed(chosen: list[int], slots_left: int) -> np.ndarray | None:
+            full = genres[chosen].sum(axis=0) >= self.max_per_genre
+            return ~genres[:, full].any(axis=1) if full.any() else None
+        return allowed

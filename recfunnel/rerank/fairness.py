@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.slate import ItemFacts, Slate
+from recfunnel.rerank.slate import Allowed, ItemFacts, Slate
 
 
 @dataclass
@@ -18,8 +18,10 @@ class TailQuota:
     share: float = 0.2
     name: str = "tail-quota"
 
-    def allowed(self, slate: Slate, chosen: list[int], slots_left: int, k: int,
-                items: ItemFacts) -> np.ndarray:
+    def start(self, slate: Slate, items: ItemFacts, k: int) -> Allowed:
         tail = items.tail[slate.items]
-        need = math.ceil(self.share * k) - int(tail[chosen].sum())
-        return tail if need >= slots_left else np.ones(len(slate), dtype=bool)
+        quota = math.ceil(self.share * k)
+
+        def allowed(chosen: list[int], slots_left: int) -> np.ndarray | None:
+            return tail if quota - int(tail[chosen].sum()) >= slots_left else None
+        return allowed

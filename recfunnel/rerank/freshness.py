@@ -17,9 +17,9 @@ class FreshnessBoost:
     name: str = "freshness"
 
     def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
-        if not len(slate) or self.weight == 0 or np.all(np.isnan(items.year)):
+        if not len(slate) or self.weight == 0 or np.isnan(items.newest):
             return slate
-        age = np.nanmax(items.year) - items.year[slate.items]
+        age = items.newest - items.year[slate.items]
         freshness = np.where(np.isnan(age), 0.0, 0.5 ** (np.nan_to_num(age) / self.half_life))
         spread = float(np.ptp(slate.scores)) or 1.0
         return slate.adjust(self.name, self.weight * spread * freshness)

@@ -3,7 +3,9 @@ the items and the user."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,11 @@ import scipy.sparse as sp
 
 from recfunnel.data.dataset import DISLIKE_AT, Dataset, long_tail
 from recfunnel.data.history import History
+
+# A constraint on one slate's selection: given the positions picked so far and the slots left,
+# the positions it allows, or None when it allows every one.
+Allowed = Callable[[list[int], int], np.ndarray | None]
+
 
 @dataclass(frozen=True)
 class ItemFacts:
@@ -38,6 +45,11 @@ class ItemFacts:
         return cls(genres, dataset.genre_vocabulary(), year, long_tail(counts), _unit(unit))
 
 
+    @cached_property
+    def newest(self) -> float:
+        """The newest release year in the catalog (NaN when no year is known)."""
+        return float(np.nanmax(self.year)) if np.isfinite(self.year).any() else float("nan")
+
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return rows / np.where(norms > 0, norms, 1.0)
@@ -59,38 +71,56 @@ class UserFacts:
                     disliked.indices[disliked.indptr[u]:disliked.indptr[u + 1]]) for u in users]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Slate:
     """One user's candidates, best first, with the story of each: where it came from, its scores
-    and what every rule did to it."""
+    and what every rule did to it. The story is kept by each item's position in the slate as
+    first ranked (``origin``) and written out as dicts only when asked (for the final list),
+    so that rules over a hundred candidates move arrays, not dicts."""
 
     items: np.ndarray
     scores: np.ndarray
-    explanations: list[dict[str, Any]] = field(default_factory=list)
+    origin: np.ndarray
+    details: dict[str, np.ndarray] = field(default_factory=dict)  # columns, by origin
+    adjustments: dict[str, dict[int, float | str]] = field(default_factory=dict)  # rule -> origin
 
     @classmethod
     def ranked(cls, items: np.ndarray, scores: np.ndarray,
-               details: list[dict[str, Any]] | None = None) -> Slate:
-        """Sort by score, best first; ``details`` (source, retrieval and ranking scores) start
-        each explanation."""
-        details = details or [{} for _ in items]
-        order = np.argsort(-np.asarray(scores), kind="stable")
-        explanations = [{"adjustments": {}, **details[i]} for i in order]
-        return cls(np.asarray(items)[order], np.asarray(scores, dtype=np.float64)[order],
-                   explanations)
+               details: dict[str, Sequence[Any]] | None = None) -> Slate:
+        """Sort by score, best first; ``details`` (columns in the order of ``items``: source,
+        retrieval and ranking scores) start each explanation."""
+        scores = np.asarray(scores, dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")
+        return cls(np.asarray(items)[order], scores[order], order,
+                   {name: np.asarray(column) for name, column in (details or {}).items()})
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def explanations(self) -> list[dict[str, Any]]:
+        """Per item: its details and, under "adjustments", what each rule did to it."""
+        columns = {name: column[self.origin].tolist() for name, column in self.details.items()}
+        return [{"adjustments": {rule: by[o] for rule, by in self.adjustments.items() if o in by},
+                 **{name: values[position] for name, values in columns.items()}}
+                for position, o in enumerate(self.origin.tolist())]
+
     def keep(self, mask: np.ndarray) -> Slate:
+        """The items at ``mask`` (booleans, or positions in the order wanted)."""
         return replace(self, items=self.items[mask], scores=self.scores[mask],
-                       explanations=[e for e, m in zip(self.explanations, mask) if m])
+                       origin=self.origin[mask])
+
+    def note(self, rule: str, positions: np.ndarray, values: Sequence[float | str]) -> Slate:
+        """Record ``values`` under ``rule`` for the items at ``positions``."""
+        noted = dict(zip(self.origin[positions].tolist(), values))
+        return replace(self, adjustments=self.adjustments | {
+            rule: self.adjustments.get(rule, {}) | noted})
 
     def adjust(self, rule: str, deltas: np.ndarray) -> Slate:
         """Add ``deltas`` to the scores, record the non-zero ones under ``rule``, re-sort."""
-        for e, d in zip(self.explanations, deltas):
-            if d:
-                e["adjustments"][rule] = float(d)
+        changed = np.flatnonzero(deltas)
+        noted = self.note(rule, changed, deltas[changed].astype(float).tolist())
         scores = self.scores + deltas
         order = np.argsort(-scores, kind="stable")
-        return Slate(self.items[order], scores[order], [self.explanations[i] for i in order])
+        return replace(noted, items=self.items[order], scores=scores[order],
+                       origin=self.origin[order])

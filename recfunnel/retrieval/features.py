@@ -98,8 +98,9 @@ def history_window(sequences: np.ndarray, offsets: np.ndarray, users: np.ndarray
     valid = positions >= starts[:, None]
     if not len(sequences):  # nobody has history yet (a cold-start request)
         return torch.full(positions.shape, -1, dtype=torch.int64)
-    window = np.where(valid, sequences[np.clip(positions, 0, len(sequences) - 1)], -1)
-    return torch.from_numpy(window.astype(np.int64))
+    # positions never pass the end of a user's items; below their start they are masked
+    window = np.where(valid, sequences[np.maximum(positions, 0)], -1)
+    return torch.from_numpy(window.astype(np.int64, copy=False))
 
 
 def _user_column(users: pd.DataFrame, field: str) -> pd.Series:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from recfunnel.data.history import History
@@ -38,16 +37,16 @@ class FunnelOutput:
 @dataclass
 class Funnel:
     """``candidates`` items from retrieval, of which the ``rank_depth`` best are reordered by
-    ``ranker`` (when there is one: on ML-100K ranking 200 or all 500 gives the same NDCG@10,
-    scoring 40% of the candidates), then ``reranker`` picks the final list from the ranked
-    head (``pool`` items)."""
+    ``ranker`` (when there is one: on ML-100K ranking 100, 200 or all 500 gives the same
+    NDCG@10 within 0.001, BENCHMARKS.md, and a request's ranking time is about proportional to
+    the depth), then ``reranker`` picks the final list from the ranked head (``pool`` items)."""
 
     retrieval: Recommender
     reranker: Reranker
     ranker: Ranker | None = None
     table: ItemTable | None = None
     candidates: int = 500
-    rank_depth: int = 200
+    rank_depth: int = 100
     pool: int = 100
 
     def run(self, users: np.ndarray, history: History, k: int = 10,
@@ -90,24 +89,27 @@ class Funnel:
         retrieved = StageLists(np.where(queries.real.numpy(), queries.candidates.numpy(), PAD),
                                queries.retrieval_scores.numpy())
         head = queries.head(self.rank_depth)
-        scores = (self.ranker.score(self.table, head) if self.ranker is not None else
-                  head.retrieval_scores.masked_fill(~head.real, float("-inf")))
-        order = torch.argsort(scores, dim=1, descending=True, stable=True).numpy()
+        scores = (self.ranker.score(self.table, head).numpy() if self.ranker is not None else
+                  np.where(head.real.numpy(), head.retrieval_scores.numpy(), -np.inf))
+        order = np.argsort(-scores, axis=1, kind="stable")
         items = retrieved.items[:, :order.shape[1]]
         return retrieved, StageLists(np.take_along_axis(items, order, 1),
-                                     np.take_along_axis(scores.numpy(), order, 1))
+                                     np.take_along_axis(scores, order, 1))
 
     def final_list(self, retrieved: StageLists, ranked: StageLists, row: int, user: UserFacts,
-                   k: int, sources: dict[int, str] | None = None) -> Slate:
+                   k: int, sources: np.ndarray | None = None) -> Slate:
         """The re-ranked top ``k`` of one row, picked from the ranked head (``pool`` items);
-        ``sources`` names each item's candidate source (default: the retrieval model)."""
+        ``sources`` names the candidate source of each of the row's retrieved items (default:
+        the retrieval model)."""
         items = ranked.items[row, :self.pool]
         items = items[items != PAD]
-        retrieval_score = dict(zip(retrieved.items[row].tolist(), retrieved.scores[row].tolist()))
-        sources = sources or {}
-        details = [{"source": sources.get(i, self.retrieval.name),
-                    "retrieval_score": retrieval_score[i],
-                    **({"ranking_score": float(s)} if self.ranker is not None else {})}
-                   for i, s in zip(items.tolist(), ranked.scores[row, :len(items)])]
+        found = retrieved.items[row]
+        by_item = np.argsort(found, kind="stable")
+        position = by_item[np.searchsorted(found, items, sorter=by_item)]  # in retrieval's list
+        details = {"source": (sources[position] if sources is not None
+                              else np.full(len(items), self.retrieval.name)),
+                   "retrieval_score": retrieved.scores[row, position]}
+        if self.ranker is not None:
+            details["ranking_score"] = ranked.scores[row, :len(items)]
         slate = Slate.ranked(items, ranked.scores[row, :len(items)], details)
         return self.reranker.rerank(slate, user, k)

@@ -20,6 +20,7 @@ from recfunnel.store.base import FeatureStore
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
 STAGE_NAMES = ("store", "user_tower", "retrieval", "ranking", "rerank")
+SOURCE_NAMES = np.array(SOURCES)
 
 
 @dataclass
@@ -78,8 +79,8 @@ class OnlineFunnel:
                                 [0, len(unique_seen)]), shape=(1, n_items)))
         retrieved, ranked = self.funnel.rank(queries)
         clock.lap("ranking")
-        sources = dict(zip(items.tolist(), (SOURCES[s] for s in candidates.sources)))
-        final = self.funnel.final_list(retrieved, ranked, 0, facts, k, sources)
+        final = self.funnel.final_list(retrieved, ranked, 0, facts, k,
+                                       SOURCE_NAMES[candidates.sources])
         clock.lap("rerank")
         return Answer(final, ranked, len(items), None if user is not None else "demographics",
                       clock.seconds)
@@ -89,7 +90,7 @@ class OnlineFunnel:
         scores = np.log1p(self.popularity[items]).astype(np.float32)
         lists = StageLists(items[None, :], scores[None, :])
         final = self.funnel.final_list(lists, lists, 0, facts, k,
-                                       {int(i): "popular" for i in items})
+                                       np.full(len(items), "popular"))
         clock.lap("rerank")
         return Answer(final, lists, len(items), "popular", clock.seconds)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from recfunnel.index.candidates import CandidateGenerator, Candidates, Quotas
 from recfunnel.index.ann import ItemIndex
@@ -12,12 +13,13 @@ from recfunnel.retrieval.two_tower_recommender import TwoTower
 from recfunnel.store.base import FeatureStore
 
 
-
 def single_thread() -> None:
     """One request, one thread: measured here, two OpenMP threads make one small FAISS query
-    2-3x slower, and PyTorch's intra-op threads only add overhead at batch size 1."""
+    2-3x slower, two BLAS threads make NumPy's small products (exact search, the re-ranker's
+    similarities) 3x slower, and PyTorch's intra-op threads only add overhead at batch size 1."""
     faiss.omp_set_num_threads(1)
     torch.set_num_threads(1)
+    threadpool_limits(1, "blas")
 
 
 class OnlineRetriever:

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS users (user INTEGER PRIMARY KEY, features TEXT NOT NU
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user INTEGER NOT NULL,
                                    item INTEGER NOT NULL, timestamp INTEGER NOT NULL,
                                    kind TEXT NOT NULL, value REAL);
-CREATE INDEX IF NOT EXISTS events_by_user ON events (user, timestamp, seq);
+DROP INDEX IF EXISTS events_by_user;
+CREATE INDEX IF NOT EXISTS events_recent ON events (user, timestamp, seq, item);
 CREATE TABLE IF NOT EXISTS seen (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS disliked (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
 """

@@ -25,8 +25,8 @@ def items():
 
 def slate(n=10):
     scores = np.linspace(1.0, 0.1, n)  # item i is ranked i-th
-    return Slate.ranked(np.arange(n), scores, [{"source": "two-tower", "ranking_score": s}
-                                               for s in scores])
+    return Slate.ranked(np.arange(n), scores, {"source": ["two-tower"] * n,
+                                               "ranking_score": scores})
 
 
 USER = UserFacts(seen=np.array([2]), disliked=np.array([3]))

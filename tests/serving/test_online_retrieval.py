@@ -18,7 +18,7 @@ from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.errors import RecfunnelError
 from recfunnel.pipeline import select_and_fit
 from recfunnel.retrieval.two_tower_recommender import TwoTower
-from recfunnel.serving.retrieval import OnlineRetriever
+from recfunnel.serving.retrieval import OnlineRetriever, single_thread
 from recfunnel.store.sqlite_store import SQLiteStore
 
 FAST = dict(epochs=4, batch_size=256, dim=32, hidden=64, patience=4)
@@ -114,3 +114,19 @@ def test_cli_index_build_and_items_add(system_dir, tmp_path):
     result = runner.invoke(app, ["items", "add", str(new), "--artifacts", str(system_dir)])
     assert result.exit_code == 2 and "already in the catalog" in result.output
     assert "Traceback" not in result.output
+
+
+def test_single_thread_sets_every_thread_pool_to_one():
+    """FAISS's OpenMP, PyTorch's and NumPy's BLAS threads all slow one small request down."""
+    import faiss
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = (faiss.omp_get_max_threads(), torch.get_num_threads())
+    with threadpool_limits(2, "blas"):  # from two threads; as they were after the test
+        faiss.omp_set_num_threads(2)
+        torch.set_num_threads(2)
+        single_thread()
+        assert faiss.omp_get_max_threads() == 1 and torch.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    faiss.omp_set_num_threads(before[0])
+    torch.set_num_threads(before[1])
