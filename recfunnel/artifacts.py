@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Callable
@@ -61,9 +61,10 @@ class System:
     def rerank_config(self) -> RerankConfig:
         return RerankConfig(**self.manifest["stages"].get("rerank", {}))
 
-    def funnel(self, rerank: RerankConfig | None = None) -> Funnel:
+    def funnel(self, rerank: RerankConfig | None = None, rank_depth: int | None = None) -> Funnel:
         """Retrieval -> ranking (when trained) -> re-ranking, over the visible history;
-        ``rerank`` overrides the configuration saved by ``fit``."""
+        ``rerank`` overrides the configuration saved by ``fit``, ``rank_depth`` the number of
+        candidates the ranking model reorders."""
         vectors = self.retrieval.item_vectors_ if indexable(self.retrieval) else None
         if not hasattr(self, "_facts"):
             self._facts = ItemFacts.build(self.dataset, self.history, vectors)
@@ -71,8 +72,9 @@ class System:
                                            getattr(self, "_table", None))
                            if self.ranker is not None else None)
         stage = self.manifest["stages"].get("ranking", {})
-        return Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
-                      self.ranker, self._table, stage.get("candidates", 500))
+        funnel = Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
+                        self.ranker, self._table, stage.get("candidates", 500))
+        return replace(funnel, rank_depth=rank_depth) if rank_depth else funnel
 
     @property
     def index(self) -> ItemIndex | None:

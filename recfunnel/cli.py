@@ -33,6 +33,7 @@ from recfunnel.eval.tables import comparison_table, funnel_table, report_table
 from recfunnel.pipeline import fit_funnel, select_and_fit
 from recfunnel.report import FINAL_K, FunnelEvaluation, evaluate_funnel, gain_lines, write_report
 from recfunnel.rerank.chain import RerankConfig
+from recfunnel.serving.funnel import Funnel
 from recfunnel.retrieval.registry import BASELINES, MODELS, model_class
 from recfunnel.index.ann import IndexConfig
 from recfunnel.index.offline import indexable, load_store
@@ -178,11 +179,16 @@ def _rerank_config(path: Path | None) -> RerankConfig:
 
 
 @app.command()
-def evaluate(artifacts: ArtifactsOpt) -> None:
+def evaluate(
+    artifacts: ArtifactsOpt,
+    rank_depth: Annotated[int | None, typer.Option(
+        "--rank-depth", min=1,
+        help=f"Candidates the ranking model reorders (default: {Funnel.rank_depth}).")] = None,
+) -> None:
     """Print the funnel report on the held-out split saved by `fit`: candidate recall, ranking
     and final accuracy, coverage, novelty, diversity and tail share per stage."""
     system = load_system(artifacts)
-    evaluation = evaluate_funnel(system)
+    evaluation = evaluate_funnel(system, rank_depth=rank_depth)
     name = system.manifest["stages"]["retrieval"]["model"]
     console.print(report_table(evaluation.reports["retrieval"], "retrieval stage at every depth"))
     _print_funnel(evaluation, f"{name} funnel: held-out test (last item per user); final list "

@@ -45,15 +45,15 @@ class FunnelEvaluation:
 
 
 def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
-                    n_bootstrap: int = 1000, output: FunnelOutput | None = None
-                    ) -> FunnelEvaluation:
+                    n_bootstrap: int = 1000, output: FunnelOutput | None = None,
+                    rank_depth: int | None = None) -> FunnelEvaluation:
     """Retrieval, ranking and final lists of every held-out user, each scored on the held-out
     item (full ranking; the final list is ``FINAL_K`` long), and each stage's NDCG@10 gain over
     the one before it on the same users. ``output``: the funnel's lists, when already run."""
     heldout = _heldout(system)
     targets = heldout["item"].to_numpy()
     if output is None:
-        output = system.funnel(rerank).run(heldout["user"].to_numpy(), system.history,
+        output = system.funnel(rerank, rank_depth).run(heldout["user"].to_numpy(), system.history,
                                            k=FINAL_K)
     lists = {stage: output.lists[stage].items for stage in output.lists}
     if system.ranker is None:

@@ -158,6 +158,20 @@ def test_two_tower_funnel_through_fit_evaluate_recommend(funnel_dir):
     assert "two-tower" in result.output and "ranked" in result.output  # the explanation column
 
 
+def test_evaluate_at_another_rank_depth(funnel_dir):
+    """Ranking reorders the first ``--rank-depth`` candidates: at 10, the same ten items as
+    retrieval's top 10, so HR@10 is retrieval's and only the order (NDCG) may differ."""
+    from recfunnel.artifacts import load_system
+    from recfunnel.report import evaluate_funnel
+
+    evaluation = evaluate_funnel(load_system(funnel_dir), n_bootstrap=0, rank_depth=10)
+    assert evaluation.output.lists["ranking"].items.shape[1] == 10
+    hr = {stage: evaluation.reports[stage].metrics["HR@10"] for stage in ("retrieval", "ranking")}
+    assert hr["ranking"] == pytest.approx(hr["retrieval"])
+    result = run("evaluate", "--artifacts", funnel_dir, "--rank-depth", "0")
+    assert result.exit_code == 2 and "rank-depth" in result.output
+
+
 def test_export_each_stage(funnel_dir, tmp_path):
     items = pd.read_parquet(funnel_dir / "items.parquet")
     horror = set(items.loc[items["genres"].apply(lambda g: "Horror" in list(g)), "item_id"])
