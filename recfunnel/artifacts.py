@@ -6,6 +6,7 @@ sees either the old system or the new one, never a half-written one.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ from recfunnel.store.sqlite_store import SQLiteStore
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
+ITEMS_FILE = "items.parquet"
 STORE_FILE = "store.sqlite"
 RANKING_FILE = "ranking.safetensors"
 
@@ -83,7 +85,8 @@ class System:
         if info is None:
             return None
         if not hasattr(self, "_index"):
-            self._index = ItemIndex.load(self.path / INDEX_FILE, IndexConfig(**info["config"]))
+            self._index = ItemIndex.load(self.path / _file(self.manifest, "index"),
+                                         IndexConfig(**info["config"]))
         return self._index
 
     @property
@@ -106,7 +109,7 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
     tmp.mkdir()
     try:
         dataset.users.to_parquet(tmp / "users.parquet", index=False)
-        dataset.items.to_parquet(tmp / "items.parquet", index=False)
+        dataset.items.to_parquet(tmp / ITEMS_FILE, index=False)
         history.to_parquet(tmp / "history.parquet", index=False)
         if heldout is not None:
             heldout.to_parquet(tmp / "heldout.parquet", index=False)
@@ -153,11 +156,10 @@ def _write_index_and_store(directory: Path, dataset: Dataset, history: pd.DataFr
 
 
 def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
-    """Rebuild ``system``'s index in place with ``config``; the manifest is replaced atomically."""
+    """Rebuild ``system``'s index with ``config`` (see :func:`_commit` for atomicity)."""
     index, info = build_item_index(system.retrieval, system.history, config)
-    _replace_file(system.path / INDEX_FILE, lambda tmp: _save_index(index, info, tmp))
-    system.manifest["index"] = info
-    write_manifest(system.path, system.manifest)
+    _commit(system, system.manifest | {"index": info},
+            {"index": lambda path: _save_index(index, info, path)})
     system._index = index
     return info
 
@@ -165,8 +167,10 @@ def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
 def add_items(system: System, items: pd.DataFrame,
               store: FeatureStore | None = None) -> np.ndarray:
     """Embed new items from their content, insert them into the feature store (``store``, or the
-    artifact's SQLite file) and the index, and save the extended catalog and model; each file is
-    replaced atomically, the manifest last. Returns the new item indices."""
+    artifact's SQLite file) and the index, and save the extended catalog, index and model as one
+    change (:func:`_commit`). Returns the new item indices. The store is written first: a crash
+    before the commit leaves it with items the catalog does not name yet, which adding the same
+    items again overwrites."""
     if system.index is None:
         raise RecfunnelError(f"{system.path}: the {system.retrieval.name} model has no item tower; "
                              "adding items needs a two-tower artifact")
@@ -187,18 +191,50 @@ def add_items(system: System, items: pd.DataFrame,
     else:
         store.put_items(new, records(catalog.iloc[new]), vectors)
     system.index.add(vectors)
-    _replace_file(system.path / INDEX_FILE, system.index.save)
-    _replace_file(system.path / "items.parquet", lambda p: catalog.to_parquet(p, index=False))
-    _replace_file(system.path / system.manifest["stages"]["retrieval"]["file"],
-                  lambda p: _save_state(system.retrieval, p))
-    system.manifest["dataset"]["items"] = len(catalog)
-    system.manifest["index"]["items"] = system.index.size
-    write_manifest(system.path, system.manifest)
+    manifest = copy.deepcopy(system.manifest)
+    manifest["dataset"]["items"] = len(catalog)
+    manifest["index"]["items"] = system.index.size
+    _commit(system, manifest, {"index": system.index.save,
+                     "items": lambda path: catalog.to_parquet(path, index=False),
+                     "retrieval": lambda path: _save_state(system.retrieval, path)})
     system.dataset.items = catalog
     system.history = system.dataset.history()
     system.__dict__.pop("_facts", None)  # the funnel's item tables are rebuilt for the new catalog
     # (the ranking table keeps its co-occurrence weights: the history has not changed)
     return new
+
+
+def _file(manifest: dict[str, Any], role: str) -> str:
+    """The artifact file holding ``role`` (index, items, retrieval), as the manifest names it."""
+    if role == "retrieval":
+        return manifest["stages"]["retrieval"]["file"]
+    return manifest.get("files", {}).get(role, {"index": INDEX_FILE, "items": ITEMS_FILE}[role])
+
+
+def _commit(system: System, manifest: dict[str, Any],
+            writers: dict[str, Callable[[Path], Any]]) -> None:
+    """Write each role's file under a new name, then ``manifest`` (the system's, changed) naming
+    them: the one atomic step, so a reader, or a crash, sees the old files or the new ones, never
+    a mix. Then remove the files it replaced."""
+    version = uuid.uuid4().hex[:8]
+    manifest = copy.deepcopy(manifest)
+    replaced = {role: _file(manifest, role) for role in writers}
+    written = {role: f"{role}-{version}{Path(name).suffix}" for role, name in replaced.items()}
+    try:
+        for role, write in writers.items():
+            _replace_file(system.path / written[role], write)
+            if role == "retrieval":
+                manifest["stages"]["retrieval"]["file"] = written[role]
+            else:
+                manifest.setdefault("files", {})[role] = written[role]
+        write_manifest(system.path, manifest)
+    except BaseException:
+        for name in written.values():
+            (system.path / name).unlink(missing_ok=True)
+        raise
+    system.manifest = manifest
+    for name in replaced.values():
+        (system.path / name).unlink(missing_ok=True)
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -244,7 +280,7 @@ def load_system(path: Path) -> System:
         ranker = Ranker(**ranking["params"]).load_state(load_file(str(path / ranking["file"])),
                                                         retrieval.dim)
     users = pd.read_parquet(path / "users.parquet")
-    items = pd.read_parquet(path / "items.parquet")
+    items = pd.read_parquet(path / _file(manifest, "items"))
     if "genres" in items:
         items["genres"] = items["genres"].apply(list)
     history = pd.read_parquet(path / "history.parquet")

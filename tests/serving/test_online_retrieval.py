@@ -93,6 +93,35 @@ def test_added_item_is_retrieved_for_a_user_of_its_genre(system_dir, tmp_path):
     assert added[0] in ids
 
 
+def test_adding_items_is_one_change_to_the_artifact(system_dir, tmp_path, monkeypatch):
+    """A failure before the manifest is written leaves the artifact as it was (catalog, index and
+    model agree, no new files); a completed add leaves no replaced files behind."""
+    import recfunnel.artifacts as artifacts
+
+    system_dir = Path(shutil.copytree(system_dir, tmp_path / "copy"))
+    before = sorted(p.name for p in system_dir.iterdir())
+    n = load_system(system_dir).dataset.n_items
+    new = pd.DataFrame({"item_id": [10**6], "title": ["New (2001)"], "genres": [["Drama"]],
+                        "year": [2001.0]})
+
+    def crash(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(artifacts, "write_manifest", crash)
+    with pytest.raises(OSError):
+        add_items(load_system(system_dir), new)
+    monkeypatch.undo()
+    after_crash = load_system(system_dir)
+    assert sorted(p.name for p in system_dir.iterdir()) == before
+    assert after_crash.dataset.n_items == after_crash.index.size == n
+    assert len(after_crash.retrieval.item_vectors_) == n
+    add_items(after_crash, new)
+    done = load_system(system_dir)
+    assert done.dataset.n_items == done.index.size == len(done.retrieval.item_vectors_) == n + 1
+    files = {p.name for p in system_dir.iterdir()}
+    assert len(files) == len(before)
+    assert not {"items.parquet", "index.faiss", "retrieval.safetensors"} & files
+
+
 def test_cli_index_build_and_items_add(system_dir, tmp_path):
     system_dir = Path(shutil.copytree(system_dir, tmp_path / "copy"))
     runner = CliRunner()
