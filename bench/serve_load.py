@@ -1,5 +1,5 @@
-"""Latency of the recommendations endpoint: in-process funnel, then `recfunnel serve` under an
-open-loop load on loopback (requests sent on a fixed schedule; latency counted from the moment
+"""Latency of the recommendations endpoint: in-process funnel, then `recfunnel serve` over
+loopback, one request at a time and under an open-loop load (requests sent on a fixed schedule; latency counted from the moment
 each request was due, so a slow server cannot hide its queue).
 
     python bench/serve_load.py --artifacts artifacts/tt --rates 50,100,200,300,400 --seconds 5
@@ -108,6 +108,20 @@ async def open_loop(port: int, users: np.ndarray, rate: float, seconds: float) -
             "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
 
 
+async def one_at_a_time(port: int, users: np.ndarray, n: int) -> np.ndarray:
+    """Latencies (seconds) of ``n`` requests sent one after another on one connection."""
+    connections = Connections(port)
+    latencies = []
+    for user in users[np.arange(n) % len(users)]:
+        start = time.perf_counter()
+        status = await connections.get(f"/users/{user}/recommendations?k=10")
+        if status != 200:
+            raise SystemExit(f"the server answered {status} for user {user}")
+        latencies.append(time.perf_counter() - start)
+    connections.close()
+    return np.array(latencies)
+
+
 def wait_for(port: int, seconds: float = 60.0) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -141,6 +155,10 @@ def main() -> None:
             known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()
             users = np.random.default_rng(args.seed).permutation(known)
             asyncio.run(open_loop(args.port, users, 50, 2))  # warm-up
+            sequential = asyncio.run(one_at_a_time(args.port, users, args.in_process_requests))
+            print(f"\nHTTP, one request at a time on one connection, {len(sequential)} requests: "
+                  f"p50 {np.percentile(sequential, 50) * 1e3:.3f} ms  "
+                  f"p99 {np.percentile(sequential, 99) * 1e3:.3f} ms")
             print("\nHTTP, open loop, k=10, one server process:")
             print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms |")
             print("| --- | --- | --- | --- | --- | --- |")
