@@ -93,7 +93,6 @@ class System:
     def store_path(self) -> Path:
         return self.path / STORE_FILE
 
-
     def recommend(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Retrieval's top-``k`` item indices and scores per user, visible history excluded."""
         return rank_users(lambda batch: self.retrieval.score(batch, self.history), users,
@@ -194,9 +193,10 @@ def add_items(system: System, items: pd.DataFrame,
     manifest = copy.deepcopy(system.manifest)
     manifest["dataset"]["items"] = len(catalog)
     manifest["index"]["items"] = system.index.size
-    _commit(system, manifest, {"index": system.index.save,
-                     "items": lambda path: catalog.to_parquet(path, index=False),
-                     "retrieval": lambda path: _save_state(system.retrieval, path)})
+    _commit(system, manifest, {
+        "index": system.index.save,
+        "items": lambda path: catalog.to_parquet(path, index=False),
+        "retrieval": lambda path: _save_state(system.retrieval, path)})
     system.dataset.items = catalog
     system.history = system.dataset.history()
     system.__dict__.pop("_facts", None)  # the funnel's item tables are rebuilt for the new catalog

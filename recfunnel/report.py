@@ -53,8 +53,8 @@ def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
     heldout = _heldout(system)
     targets = heldout["item"].to_numpy()
     if output is None:
-        output = system.funnel(rerank, rank_depth).run(heldout["user"].to_numpy(), system.history,
-                                           k=FINAL_K)
+        output = system.funnel(rerank, rank_depth).run(heldout["user"].to_numpy(),
+                                                       system.history, k=FINAL_K)
     lists = {stage: output.lists[stage].items for stage in output.lists}
     if system.ranker is None:
         del lists["ranking"]

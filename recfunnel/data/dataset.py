@@ -12,6 +12,7 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from recfunnel.data.history import History
 
+
 @dataclass
 class Dataset:
     """Interactions plus user and item tables, with dense integer indices.

@@ -16,6 +16,8 @@ from recfunnel.data.dataset import long_tail
 from recfunnel.retrieval.topk import PAD
 
 KS = (10, 20, 50, 100, 200, 500)
+
+
 @dataclass(frozen=True)
 class CatalogStats:
     """What beyond-accuracy metrics need to know about the items, from the training interactions."""

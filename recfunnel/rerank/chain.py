@@ -88,6 +88,7 @@ class Reranker:
         return replace(slate.keep(np.array(chosen)),
                        details=slate.details | {"rank_before_selection": selection_rank})
 
+
 def _best(score: np.ndarray, masks: list[np.ndarray]) -> int:
     """The highest-scoring open item allowed by the constraints, relaxing the last ones first."""
     for n in range(len(masks), -1, -1):

@@ -44,11 +44,11 @@ class ItemFacts:
         unit = np.hstack([_unit(np.asarray(p, dtype=np.float32)) for p in parts])
         return cls(genres, dataset.genre_vocabulary(), year, long_tail(counts), _unit(unit))
 
-
     @cached_property
     def newest(self) -> float:
         """The newest release year in the catalog (NaN when no year is known)."""
         return float(np.nanmax(self.year)) if np.isfinite(self.year).any() else float("nan")
+
 
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)

@@ -19,7 +19,6 @@ from recfunnel.serving.retrieval import OnlineRetriever
 from recfunnel.store.base import FeatureStore
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
-STAGE_NAMES = ("store", "user_tower", "retrieval", "ranking", "rerank")
 SOURCE_NAMES = np.array(SOURCES)
 
 
