@@ -42,6 +42,9 @@ class TwoTower(Recommender):
     ``hard_negatives``: per example, this many of the user's top-scored non-positives, mined from the
     current item embeddings each epoch or from the batch, skipping the ``hard_skip`` best-scored
     ones (likely false negatives) and anything the user has interacted with.
+    ``use_user_id``: a per-user id embedding in the user tower, hidden (as for a user the model
+    never saw) in ``id_dropout`` of the training examples, so that the tower also serves new users
+    from their history and demographics alone (BENCHMARKS.md compares the three settings).
     Training stops when validation HR@``val_k`` has not improved for ``patience`` epochs; the best
     epoch's weights are kept. :meth:`refit` then trains ``refit_epochs`` more on train + validation.
     ``device``: where training steps run ("cpu", "cuda"); validation, mining and everything after
@@ -50,7 +53,8 @@ class TwoTower(Recommender):
     name = "two-tower"
 
     def __init__(self, dim: int = 64, hidden: int = 256, pooling: str = "attention",
-                 history_length: int = 20, use_user_id: bool = False, dropout: float = 0.1,
+                 history_length: int = 20, use_user_id: bool = True, id_dropout: float = 0.2,
+                 dropout: float = 0.1,
                  loss: str = "softmax", temperature: float = 0.05, logq: str = "counts",
                  mixed_negatives: int = 0, hard_negatives: int = 0, hard_mode: str = "epoch",
                  hard_skip: int = 5, bce_negatives: int = 32, epochs: int = 30,
@@ -61,6 +65,7 @@ class TwoTower(Recommender):
             raise ValueError(f"loss in {LOSSES}, logq in {LOGQ}, hard_mode in {HARD_MODES}")
         self.dim, self.hidden, self.pooling = dim, hidden, pooling
         self.history_length, self.use_user_id, self.dropout = history_length, use_user_id, dropout
+        self.id_dropout = id_dropout
         self.loss, self.temperature, self.logq = loss, temperature, logq
         self.mixed_negatives, self.hard_negatives = mixed_negatives, hard_negatives
         self.hard_mode, self.hard_skip, self.bce_negatives = hard_mode, hard_skip, bce_negatives
@@ -161,6 +166,9 @@ class TwoTower(Recommender):
         items, offsets = history.sequences
         batch = self._user_batch(users, history_window(items, offsets, users, ends,
                                                        self.history_length))
+        if self.use_user_id and self.id_dropout:
+            hidden = torch.from_numpy(rng.random(len(users)) < self.id_dropout)
+            batch["users"] = batch["users"].masked_fill(hidden, -1)
         u = model.user_vectors({k: v.to(device) for k, v in batch.items()})
         positive_ids = torch.from_numpy(targets).to(device)
         n_items = len(model.items.known)
@@ -242,9 +250,15 @@ class TwoTower(Recommender):
         items, offsets = history.sequences
         return history_window(items, offsets, users, history.lengths()[users], self.history_length)
 
-    def user_vectors(self, users: np.ndarray, history: History) -> torch.Tensor:
-        """Vectors of ``users`` from their whole visible ``history`` (the batch path)."""
-        return self.model_.user_vectors(self._user_batch(users, self.windows(users, history)))
+    def user_vectors(self, users: np.ndarray, history: History, known: bool = True
+                     ) -> torch.Tensor:
+        """Vectors of ``users`` from their whole visible ``history`` (the batch path);
+        ``known=False`` leaves their id embeddings out: what a user the model never saw, with the
+        same history and features, gets."""
+        batch = self._user_batch(users, self.windows(users, history))
+        if not known:
+            batch["users"] = torch.full_like(batch["users"], -1)
+        return self.model_.user_vectors(batch)
 
     def window(self, recent_items: np.ndarray) -> torch.Tensor:
         """One live request's history window [1, L] from its recent items, oldest first."""
@@ -293,10 +307,12 @@ class TwoTower(Recommender):
                 self.model_.item_vectors(torch.arange(lo, min(n, lo + chunk)), self.item_features_)
                 for lo in range(0, n, chunk)]).numpy()
 
-    def score(self, users: np.ndarray, history: History) -> np.ndarray:
+    def score(self, users: np.ndarray, history: History, known: bool = True) -> np.ndarray:
+        """``known``: as :meth:`user_vectors`."""
         self.model_.eval()
         with torch.no_grad():
-            return self.user_vectors(np.asarray(users), history).numpy() @ self.item_vectors_.T
+            return (self.user_vectors(np.asarray(users), history, known).numpy()
+                    @ self.item_vectors_.T)
 
     # -------------------------------------------------------------------------------- state
     def state(self) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.data.synth import SynthConfig, generate, write
 from recfunnel.eval.evaluate import evaluate_model
 from recfunnel.pipeline import catalog_stats
+from recfunnel.retrieval.two_tower import UserTower
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
 FAST = dict(epochs=5, batch_size=256, dim=32, hidden=64, patience=5, history_length=20)
@@ -80,3 +81,29 @@ def test_cold_item_is_embedded_from_content(synth):
     same_sim, other_sim = vectors[same] @ vectors[cold], vectors[other] @ vectors[cold]
     # AUC: how often an item sharing a genre is closer to the cold item than one sharing none
     assert (same_sim[:, None] > other_sim[None, :]).mean() > 0.8
+
+
+def test_id_dropout_hides_that_share_of_user_ids_in_training(synth, monkeypatch):
+    """With a user id embedding, ``id_dropout`` of the training examples go in as unknown users
+    (-1), so the tower also learns to serve users it has never seen; scoring never hides them."""
+    dataset, split = synth
+    ids = {True: [], False: []}  # by training mode
+    forward = UserTower.forward
+
+    def spy(self, history_vectors, history, categories, users):
+        ids[self.training].append(users.clone())
+        return forward(self, history_vectors, history, categories, users)
+
+    monkeypatch.setattr(UserTower, "forward", spy)
+    short = FAST | dict(epochs=2)
+    model = TwoTower(**short, use_user_id=True, id_dropout=0.3).fit(
+        dataset.history(split.train), dataset, split.valid)
+    model.user_vectors(split.test["user"].to_numpy(), dataset.history(split.train_valid))
+    hidden = (torch.cat(ids[True]) < 0).float().mean()
+    assert 0.25 < hidden < 0.35
+    assert ids[False] and not (torch.cat(ids[False]) < 0).any()
+
+    ids[True].clear()
+    TwoTower(**short, use_user_id=True, id_dropout=0.0).fit(dataset.history(split.train),
+                                                            dataset)
+    assert not (torch.cat(ids[True]) < 0).any()
