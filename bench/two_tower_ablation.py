@@ -29,10 +29,10 @@ from recfunnel.eval.evaluate import evaluate_model
 from recfunnel.pipeline import catalog_stats, select_and_fit
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
-NO_ID = {"use_user_id": False}  # negatives and losses compared on the same towers
+NO_ID = {"use_user_id": False}  # the default towers, pinned: the rows must not move with it
 VARIANTS = {
     "in-batch softmax only": NO_ID | {"logq": "none"},
-    "+ logQ (counts)": NO_ID | {"logq": "counts"},
+    "+ logQ (counts) (default)": NO_ID | {"logq": "counts"},
     "+ logQ (streaming)": NO_ID | {"logq": "streaming"},
     "+ mixed negatives (512 uniform)": NO_ID | {"logq": "none", "mixed_negatives": 512},
     "+ hard negatives (8, per epoch)": NO_ID | {"logq": "none", "hard_negatives": 8},
@@ -42,7 +42,7 @@ VARIANTS = {
                                                 "hard_negatives": 8},
     "BCE, 32 sampled negatives": NO_ID | {"loss": "bce", "logq": "none"},
     "logQ + user id embedding": {"use_user_id": True, "id_dropout": 0.0},
-    "logQ + user id, hidden in 20% of training examples (default)": {},
+    "logQ + user id, hidden in 20% of training examples": {"use_user_id": True},
 }
 COLUMNS = ("valid NDCG@10", "HR@10", "NDCG@10", "HR@100", "HR@500", "tail_share@10",
            "new users NDCG@10", "new users HR@500", "fit s", "s/epoch")

@@ -44,7 +44,8 @@ class TwoTower(Recommender):
     ones (likely false negatives) and anything the user has interacted with.
     ``use_user_id``: a per-user id embedding in the user tower, hidden (as for a user the model
     never saw) in ``id_dropout`` of the training examples, so that the tower also serves new users
-    from their history and demographics alone (BENCHMARKS.md compares the three settings).
+    from their history and demographics alone. Off by default: it lifts retrieval, but the ranking
+    stage's gain over it then falls inside the noise (BENCHMARKS.md).
     Training stops when validation HR@``val_k`` has not improved for ``patience`` epochs; the best
     epoch's weights are kept. :meth:`refit` then trains ``refit_epochs`` more on train + validation.
     ``device``: where training steps run ("cpu", "cuda"); validation, mining and everything after
@@ -53,7 +54,7 @@ class TwoTower(Recommender):
     name = "two-tower"
 
     def __init__(self, dim: int = 64, hidden: int = 256, pooling: str = "attention",
-                 history_length: int = 20, use_user_id: bool = True, id_dropout: float = 0.2,
+                 history_length: int = 20, use_user_id: bool = False, id_dropout: float = 0.2,
                  dropout: float = 0.1,
                  loss: str = "softmax", temperature: float = 0.05, logq: str = "counts",
                  mixed_negatives: int = 0, hard_negatives: int = 0, hard_mode: str = "epoch",
