@@ -3,13 +3,14 @@ items, data synth, demo."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -128,10 +129,15 @@ def fit(
     rerank: Annotated[Optional[Path], typer.Option(
         "--rerank", help="JSON re-ranking rules, e.g. {\"mmr_weight\": 0.2, "
                          "\"exclude_genres\": [\"Horror\"]}; defaults otherwise.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", help="Retrieval model parameter NAME=VALUE (a JSON value or a string), "
+                        "repeatable, e.g. --param use_user_id=true --param dim=128; fixes it "
+                        "instead of the defaults or the selection grid.")] = None,
 ) -> None:
     """Train every stage into one artifact directory, then score each stage on the held-out
     split: retrieval (selected on validation, refit), ranking, re-ranking."""
     cls = model_class(model)
+    params = _model_params(cls, param or [])
     rules = _rerank_config(rerank)
     dataset = _load(data, format, data_dir, user_features, item_features)
     if rules.exclude_genres:
@@ -141,13 +147,14 @@ def fit(
                                  f"{dataset.genre_vocabulary()}")
     split = temporal_leave_one_out(dataset.interactions)
     if cls.name == "two-tower" and ranking:
-        funnel = fit_funnel(dataset, split, holdout=holdout)
+        funnel = fit_funnel(dataset, split, holdout=holdout, params=params)
         trained, ranker, history, extra = funnel.retrieval, funnel.ranker, funnel.history, funnel.info
         seconds = extra["fit_seconds"]
         console.print(f"ranking model trained on {extra['ranking_examples']['queries']:,} "
                       f"candidate lists; validation NDCG@10 {ranker.valid_ndcg_:.4f}")
     else:
-        fitted = select_and_fit(cls, dataset, split, holdout=holdout)
+        grid = cls.param_grid | {name: [value] for name, value in params.items()}
+        fitted = select_and_fit(cls, dataset, split, grid=grid, holdout=holdout)
         for trial in fitted.trials:
             console.print(f"  validation NDCG@10 {trial.score:.4f}  {trial.params}  "
                           f"({trial.seconds:.1f}s)")
@@ -163,6 +170,27 @@ def fit(
         system.manifest["test"] = evaluation.to_dict()
         write_manifest(path, system.manifest)
         _print_funnel(evaluation, f"{cls.name} funnel: held-out test (last item per user)")
+
+
+def _model_params(cls: type, assignments: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs for ``cls``'s constructor, values parsed as JSON where they are; a
+    name the model does not take, or a value it rejects, is a user mistake."""
+    known = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    params: dict[str, Any] = {}
+    for assignment in assignments:
+        name, equals, raw = assignment.partition("=")
+        if not equals or name not in known:
+            raise RecfunnelError(f"--param {assignment!r}: expected NAME=VALUE with NAME one of "
+                                 f"{cls.name}'s parameters: {', '.join(known)}")
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    try:
+        cls(**params)
+    except (TypeError, ValueError) as err:
+        raise RecfunnelError(f"--param: {cls.name} does not take {params}: {err}") from None
+    return params
 
 
 def _rerank_config(path: Path | None) -> RerankConfig:

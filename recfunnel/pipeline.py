@@ -100,19 +100,21 @@ class FittedFunnel:
 
 
 def fit_funnel(dataset: Dataset, split: Split, *, holdout: bool = True,
-               positions: int = RANKING_POSITIONS, candidates: int = 500) -> FittedFunnel:
+               positions: int = RANKING_POSITIONS, candidates: int = 500,
+               params: dict[str, Any] | None = None) -> FittedFunnel:
     """Train retrieval without each user's last ``positions`` interactions (early stopping on the
     first of them), train the ranker on its candidates for those moments, then warm-start
     retrieval on everything visible. The ranker keeps the retrieval model's embedding space
     because the final retrieval model continues from the one it learned on. The two-tower model
-    has no selection grid: its defaults are used, or the first point of ``TwoTower.param_grid``."""
+    has no selection grid: its defaults are used, or the first point of ``TwoTower.param_grid``,
+    with ``params`` on top."""
     history = split.train_valid if holdout else dataset.interactions
     rest, position = hold_out_last(history, positions)
     if not (position >= 0).any():
         raise DataError(f"the ranking stage trains on users' last {positions} interactions; no "
                         f"user has more than {positions + 1} (fit --no-ranking, or more data)")
     start = time.perf_counter()
-    params = grid_points(TwoTower.param_grid)[0] if TwoTower.param_grid else {}
+    params = (grid_points(TwoTower.param_grid)[0] if TwoTower.param_grid else {}) | (params or {})
     retrieval = TwoTower(**params).fit(dataset.history(rest), dataset,
                                        history[position == positions - 1])
     queries = ranking_queries(retrieval, dataset, history, position, candidates)

@@ -52,17 +52,15 @@ def small_funnel_dir(tmp_path_factory, small_ml1m_dir) -> Path:
     from typer.testing import CliRunner
 
     from recfunnel.cli import app
-    from recfunnel.retrieval.two_tower_recommender import TwoTower
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TwoTower, "param_grid",
-                      {"epochs": [3], "dim": [16], "hidden": [32], "history_length": [10]})
-        out = tmp_path_factory.mktemp("funnel") / "tt"
-        rules = out.parent / "rules.json"
-        rules.write_text('{"mmr_weight": 0.5, "exclude_genres": ["Horror"]}')
-        result = CliRunner().invoke(app, ["fit", "--data", str(small_ml1m_dir), "--out", str(out),
-                                          "--model", "two-tower", "--rerank", str(rules)])
-        assert result.exit_code == 0, result.output
+    out = tmp_path_factory.mktemp("funnel") / "tt"
+    rules = out.parent / "rules.json"
+    rules.write_text('{"mmr_weight": 0.5, "exclude_genres": ["Horror"]}')
+    small = ["--param", "epochs=3", "--param", "dim=16", "--param", "hidden=32",
+             "--param", "history_length=10"]
+    result = CliRunner().invoke(app, ["fit", "--data", str(small_ml1m_dir), "--out", str(out),
+                                      "--model", "two-tower", "--rerank", str(rules), *small])
+    assert result.exit_code == 0, result.output
     return out
 
 

@@ -95,6 +95,26 @@ def test_user_mistakes_exit_2_with_one_line(args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("param, message", [
+    ("dimension=16", "expected NAME=VALUE with NAME one of two-tower's parameters"),
+    ("dim", "expected NAME=VALUE"),
+    ("loss=hinge", "two-tower does not take {'loss': 'hinge'}"),
+])
+def test_bad_model_param_is_a_user_mistake(small_ml1m_dir, tmp_path, param, message):
+    result = run("fit", "--data", small_ml1m_dir, "--model", "two-tower", "--out", tmp_path / "a",
+                 "--param", param)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_model_param_reaches_a_baseline(small_ml1m_dir, tmp_path):
+    result = run("fit", "--data", small_ml1m_dir, "--model", "ease", "--out", tmp_path / "e",
+                 "--param", "l2=7.5")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert manifest["stages"]["retrieval"]["params"]["l2"] == 7.5
+    assert [t["params"]["l2"] for t in manifest["selection"]] == [7.5]  # no grid search
+
+
 def test_unknown_user_and_bad_export_suffix(fitted_dir, tmp_path):
     result = run("recommend", "--artifacts", fitted_dir, "--user", "nobody")
     assert result.exit_code == 2 and "unknown user 'nobody'" in result.output
@@ -147,6 +167,8 @@ def test_two_tower_funnel_through_fit_evaluate_recommend(funnel_dir):
     manifest = json.loads((funnel_dir / "manifest.json").read_text())
     assert set(manifest["test"]) == {"retrieval", "ranking", "final", "ndcg10_gains"}
     assert manifest["stages"]["rerank"]["mmr_weight"] == 0.5
+    params = manifest["stages"]["retrieval"]["params"]  # from --param, over the defaults
+    assert (params["dim"], params["epochs"], params["history_length"]) == (16, 3, 10)
     result = run("evaluate", "--artifacts", funnel_dir)
     assert result.exit_code == 0, result.output
     for stage, metric in (("retrieval", "HR@500"), ("ranking", "NDCG@10"), ("final", "NDCG@10"),
