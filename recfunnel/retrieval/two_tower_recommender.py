@@ -165,11 +165,10 @@ class TwoTower(Recommender):
         model, features = self.model_, self.train_features_
         device = log_p.device
         items, offsets = history.sequences
+        hidden = (rng.random(len(users)) < self.id_dropout
+                  if self.use_user_id and self.id_dropout else False)
         batch = self._user_batch(users, history_window(items, offsets, users, ends,
-                                                       self.history_length))
-        if self.use_user_id and self.id_dropout:
-            hidden = torch.from_numpy(rng.random(len(users)) < self.id_dropout)
-            batch["users"] = batch["users"].masked_fill(hidden, -1)
+                                                       self.history_length), hidden)
         u = model.user_vectors({k: v.to(device) for k, v in batch.items()})
         positive_ids = torch.from_numpy(targets).to(device)
         n_items = len(model.items.known)
@@ -242,9 +241,13 @@ class TwoTower(Recommender):
         return float((lists == validation["item"].to_numpy()[:, None]).any(axis=1).mean())
 
     # -------------------------------------------------------------------------------- scoring
-    def _user_batch(self, users: np.ndarray, window: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _user_batch(self, users: np.ndarray, window: torch.Tensor,
+                    hidden: np.ndarray | bool = False) -> dict[str, torch.Tensor]:
+        """The user tower's inputs; ``hidden`` (per row, or all) leaves ids out (-1), as for
+        users the model never saw."""
         users_t = torch.from_numpy(np.asarray(users, dtype=np.int64))
-        return {"history": window, "categories": self.categories_[users_t], "users": users_t}
+        ids = users_t.masked_fill(torch.as_tensor(hidden), -1)
+        return {"history": window, "categories": self.categories_[users_t], "users": ids}
 
     def windows(self, users: np.ndarray, history: History) -> torch.Tensor:
         """Each user's last ``history_length`` items [B, L], oldest first, -1 padded."""
@@ -256,10 +259,8 @@ class TwoTower(Recommender):
         """Vectors of ``users`` from their whole visible ``history`` (the batch path);
         ``known=False`` leaves their id embeddings out: what a user the model never saw, with the
         same history and features, gets."""
-        batch = self._user_batch(users, self.windows(users, history))
-        if not known:
-            batch["users"] = torch.full_like(batch["users"], -1)
-        return self.model_.user_vectors(batch)
+        return self.model_.user_vectors(
+            self._user_batch(users, self.windows(users, history), hidden=not known))
 
     def window(self, recent_items: np.ndarray) -> torch.Tensor:
         """One live request's history window [1, L] from its recent items, oldest first."""
