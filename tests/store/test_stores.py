@@ -10,7 +10,7 @@ import pytest
 
 from recfunnel.store.base import Event
 from recfunnel.store.redis_store import RedisStore
-from recfunnel.store.sqlite_store import SQLiteStore
+from recfunnel.store.sqlite_store import RECENT_KEPT, SQLiteStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -85,6 +85,15 @@ def test_user_state_is_the_four_reads_in_one(store, n_recent):
     assert sorted(store.user_state(1, 0).disliked.tolist()) == [11, 12]
 
 
+def test_user_state_reads_windows_longer_than_the_sqlite_store_keeps_at_hand(store):
+    n = RECENT_KEPT + 40
+    times = np.random.default_rng(0).permutation(n)  # arriving out of time order
+    store.append_events([Event(1, int(i), int(t)) for i, t in zip(range(n), times)])
+    in_time_order = np.argsort(times).tolist()
+    for n_recent in (RECENT_KEPT - 1, RECENT_KEPT, n, n + 5):
+        assert store.user_state(1, n_recent).recent.tolist() == in_time_order[-n_recent:]
+
+
 def test_load_tables(store):
     users = pd.DataFrame({"user_id": [7, 8], "age": [18, 35]})
     items = pd.DataFrame({"item_id": [1, 2, 3], "title": ["x", "y", "z"],
@@ -104,3 +113,25 @@ def test_sqlite_writes_survive_reopening(tmp_path):
     with SQLiteStore(tmp_path / "s.sqlite") as s:
         assert s.recent_items(3, 5).tolist() == [4]
         assert s.seen_items(3).tolist() == [4]
+
+
+def test_sqlite_store_from_before_the_activity_table_is_rebuilt_from_its_events(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user INTEGER NOT NULL,
+                             item INTEGER NOT NULL, timestamp INTEGER NOT NULL,
+                             kind TEXT NOT NULL, value REAL);
+        CREATE TABLE seen (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
+        CREATE TABLE disliked (user INTEGER PRIMARY KEY, items BLOB NOT NULL);
+        INSERT INTO events (user, item, timestamp, kind, value) VALUES
+            (1, 10, 300, 'watch', NULL), (1, 11, 100, 'rating', 1.0), (1, 12, 300, 'rating', 5.0);
+    """)
+    old.close()
+    with SQLiteStore(path) as s:
+        state = s.user_state(1, 10)
+        assert state.recent.tolist() == [11, 10, 12]
+        assert sorted(state.seen.tolist()) == [10, 11, 12] and state.disliked.tolist() == [11]
+        tables = {n for (n,) in s._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "seen" not in tables and "disliked" not in tables
