@@ -15,6 +15,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from recfunnel.data.arrays import contained
+
 KINDS = ("auto", "flat", "ivf-flat", "ivf-sq8", "hnsw")
 RECALL_TARGET = 0.95
 log = logging.getLogger("recfunnel")
@@ -107,7 +109,7 @@ class ItemIndex:
             return self._exact_search(queries, k, exclude)
         scores, ids = self.index.search(queries, min(self.size, k + len(exclude)))
         if len(exclude):
-            keep = np.isin(ids, exclude, invert=True)
+            keep = ~contained(ids, exclude)
             order = np.argsort(~keep, axis=1, kind="stable")  # kept hits first, still best first
             ids = np.where(np.take_along_axis(keep, order, 1), np.take_along_axis(ids, order, 1), -1)
             scores = np.take_along_axis(scores, order, 1)

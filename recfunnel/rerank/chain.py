@@ -79,7 +79,7 @@ class Reranker:
             chosen.append(pick)
             value[pick] = -np.inf
             if similarity is not None:
-                np.maximum(closest, similarity[:, pick], out=closest)
+                np.maximum(closest, similarity[pick], out=closest)  # symmetric: rows are contiguous
                 penalty = self.diversity.weight * closest
         for rule, noted in notes.items():
             slate = slate.note(rule, np.array(list(noted)), list(noted.values()))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recfunnel.data.arrays import contained
 from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
 
 
@@ -14,7 +15,7 @@ class RemoveSeen:
     name: str = "remove-seen"
 
     def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
-        return slate.keep(np.isin(slate.items, user.seen, invert=True))
+        return slate.keep(~contained(slate.items, user.seen))
 
 
 @dataclass
@@ -24,7 +25,7 @@ class RemoveDisliked:
     name: str = "remove-disliked"
 
     def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
-        return slate.keep(np.isin(slate.items, user.disliked, invert=True))
+        return slate.keep(~contained(slate.items, user.disliked))
 
 
 @dataclass

@@ -1,0 +1,20 @@
+import numpy as np
+import pytest
+
+from recfunnel.data.arrays import contained
+
+
+@pytest.mark.parametrize("shape", [(0,), (7,), (100,), (3, 40)])
+@pytest.mark.parametrize("n_among", [0, 1, 5, 100])
+def test_contained_answers_as_np_isin(shape, n_among):
+    rng = np.random.default_rng(n_among)
+    values = rng.integers(-1, 60, shape)
+    among = rng.integers(0, 60, n_among)  # repeats, unsorted
+    result = contained(values, among)
+    assert result.shape == values.shape and result.dtype == bool
+    assert np.array_equal(result, np.isin(values, among))
+
+
+def test_contained_past_both_ends_of_among():
+    assert contained(np.array([-5, 3, 9, 100]), np.array([9, 3])).tolist() == [False, True, True,
+                                                                              False]
