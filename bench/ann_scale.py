@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.1, help="per-dimension spread around a topic")
     parser.add_argument("--kind", default="auto")
     parser.add_argument("--nlist", type=int, default=None)
-    parser.add_argument("--refine", type=int, default=0)
+    parser.add_argument("--refine", type=int, default=None,
+                        help="default: the index's (2 for IVF-SQ8, else 0)")
     parser.add_argument("--train-sample", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--k", type=int, default=100)

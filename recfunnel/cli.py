@@ -369,6 +369,9 @@ def index_build(
     artifacts: ArtifactsOpt,
     kind: Annotated[IndexKind, typer.Option("--kind", help="auto: by catalog size.")] = IndexKind.auto,
     nlist: Annotated[Optional[int], typer.Option("--nlist", min=1, help="IVF lists.")] = None,
+    refine: Annotated[Optional[int], typer.Option(
+        "--refine", min=0, help="IVF: re-score refine x 100 quantised hits with the exact "
+                                "vectors; 0: off. Default: 2 for ivf-sq8, else 0.")] = None,
     store: Annotated[StoreKind, typer.Option(
         "--store", help="Also load the feature store: the artifact's SQLite file (always "
                         "written by fit) or a Redis server.")] = StoreKind.sqlite,
@@ -379,7 +382,7 @@ def index_build(
     if not indexable(system.retrieval):
         raise RecfunnelError(f"{artifacts}: the {system.retrieval.name} model has no embeddings "
                              "to index; fit with --model two-tower")
-    info = rebuild_index(system, IndexConfig(kind=kind.value, nlist=nlist))
+    info = rebuild_index(system, IndexConfig(kind=kind.value, nlist=nlist, refine=refine))
     config = info["config"]
     setting = {"hnsw": f", ef_search {config['ef_search']}"}.get(
         config["kind"], f", nprobe {config['nprobe']}" if config["kind"].startswith("ivf") else "")

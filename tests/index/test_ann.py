@@ -1,9 +1,11 @@
 import logging
 
+import faiss
 import numpy as np
 import pytest
 
-from recfunnel.index.ann import IndexConfig, ItemIndex, exact_top_k, recall_at_k, tune
+from recfunnel.index.ann import (IndexConfig, ItemIndex, _ladder, exact_top_k, recall_at_k,
+                                tune)
 
 
 def clustered(n: int, d: int = 16, clusters: int = 50, seed: int = 0) -> np.ndarray:
@@ -51,6 +53,33 @@ def test_tuned_index_reaches_the_recall_target(kind):
     assert recall == pytest.approx(recall_at_k(index, queries, exact, 100))
     if kind.startswith("ivf"):
         assert index.config.nprobe < 64  # the tuning stopped before scanning every list
+
+
+@pytest.mark.parametrize("refine", [0, 2])
+def test_many_lists_get_a_graph_quantizer_that_follows_nprobe(refine, tmp_path):
+    index = ItemIndex.build(clustered(20_000), IndexConfig(kind="ivf-sq8", nlist=4200, nprobe=50,
+                                                           refine=refine))
+
+    def ef_search(index: ItemIndex) -> int:
+        ivf = faiss.downcast_index(index.index.base_index) if refine else index.index
+        return faiss.downcast_index(ivf.quantizer).hnsw.efSearch
+    assert ef_search(index) == 100  # 2 * nprobe, not HNSW's default of 16
+    index.save(tmp_path / "i.faiss")
+    assert ef_search(ItemIndex.load(tmp_path / "i.faiss", index.config)) == 100
+
+
+@pytest.mark.parametrize("kind, refine, expected", [("ivf-sq8", None, 2), ("ivf-flat", None, 0),
+                                                    ("ivf-sq8", 0, 0), ("ivf-flat", 3, 3)])
+def test_8_bit_codes_are_re_scored_with_exact_vectors_unless_told_otherwise(kind, refine, expected):
+    index = ItemIndex.build(clustered(5000), IndexConfig(kind=kind, nlist=16, refine=refine))
+    assert index.config.refine == expected
+    assert isinstance(index.index, faiss.IndexRefine) == bool(expected)
+
+
+def test_tuning_tries_settings_between_the_powers_of_two():
+    assert _ladder(1, 20) == [1, 2, 3, 4, 6, 8, 12, 16, 20]
+    assert _ladder(100, 8192)[:5] == [100, 150, 200, 300, 400]
+    assert _ladder(5, 5) == [5]
 
 
 def test_low_recall_warns(caplog):

@@ -122,6 +122,18 @@ def test_adding_items_is_one_change_to_the_artifact(system_dir, tmp_path, monkey
     assert not {"items.parquet", "index.faiss", "retrieval.safetensors"} & files
 
 
+def test_cli_index_build_takes_the_re_scoring_factor(system_dir, tmp_path):
+    system_dir = Path(shutil.copytree(system_dir, tmp_path / "copy"))
+    runner = CliRunner()
+    build = ["index", "build", "--artifacts", str(system_dir), "--kind", "ivf-sq8", "--nlist", "8"]
+    result = runner.invoke(app, build + ["--refine", "3"])
+    assert result.exit_code == 0, result.output
+    system = load_system(system_dir)
+    assert system.manifest["index"]["config"]["refine"] == 3
+    assert system.index.search(system.retrieval.item_vectors_[:1], 5)[0][0, 0] == 0
+    assert runner.invoke(app, build + ["--refine", "-1"]).exit_code == 2
+
+
 def test_cli_index_build_and_items_add(system_dir, tmp_path):
     system_dir = Path(shutil.copytree(system_dir, tmp_path / "copy"))
     runner = CliRunner()
