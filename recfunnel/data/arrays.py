@@ -1,4 +1,4 @@
-"""Array helpers that every stage's request path uses."""
+"""Array helpers shared by the stages' request paths."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ class SQLiteStore(FeatureStore):
         seen, disliked, recent = (_int64(blob) for blob in blobs)
         n_recent = max(0, int(n_recent))
         recent = (self.recent_items(user, n_recent) if n_recent > RECENT_KEPT
-                  else recent[max(0, len(recent) - n_recent):len(recent)])
+                  else recent[max(0, len(recent) - n_recent):])
         return UserState(json.loads(features) if features is not None else None, recent, seen,
                          disliked)
 
