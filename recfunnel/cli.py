@@ -30,7 +30,7 @@ from recfunnel.data.loading import load
 from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.data.synth import SynthConfig, generate, write
 from recfunnel.errors import DataError, RecfunnelError
-from recfunnel.eval.tables import comparison_table, funnel_table, report_table
+from recfunnel.eval.tables import comparison_table, funnel_table, report_table, segment_table
 from recfunnel.pipeline import fit_funnel, select_and_fit
 from recfunnel.report import FINAL_K, FunnelEvaluation, evaluate_funnel, gain_lines, write_report
 from recfunnel.rerank.chain import RerankConfig
@@ -221,6 +221,8 @@ def evaluate(
     console.print(report_table(evaluation.reports["retrieval"], "retrieval stage at every depth"))
     _print_funnel(evaluation, f"{name} funnel: held-out test (last item per user); final list "
                               f"of {FINAL_K}")
+    console.print(segment_table(evaluation.segments, "by user activity: the same held-out items, "
+                                                     "users grouped by history length"))
 
 
 def _print_funnel(evaluation: FunnelEvaluation, title: str) -> None:

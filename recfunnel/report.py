@@ -14,6 +14,7 @@ from recfunnel.artifacts import System
 from recfunnel.errors import RecfunnelError
 from recfunnel.eval.funnel import paired_gain, stage_reports
 from recfunnel.eval.metrics import Report
+from recfunnel.eval.segments import activity_segments
 from recfunnel.pipeline import catalog_stats
 from recfunnel.rerank.chain import RerankConfig
 from recfunnel.rerank.slate import UserFacts
@@ -37,6 +38,7 @@ class FunnelEvaluation:
     # "ranking vs retrieval" -> NDCG@10 gain and its 95% interval
     gains: dict[str, tuple[float, tuple[float, float]]]
     output: FunnelOutput
+    segments: list[dict]  # metrics by length of the users' visible history (``activity_segments``)
 
     def to_dict(self) -> dict:
         return {**{stage: r.to_dict() for stage, r in self.reports.items()},
@@ -62,8 +64,10 @@ def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
     gains = {f"{after} vs {before}": paired_gain(lists[before], lists[after], targets,
                                                  n_bootstrap=n_bootstrap)
              for before, after in zip(stages, stages[1:])}
+    segments = activity_segments(lists, targets,
+                                 system.history.lengths()[heldout["user"].to_numpy()])
     return FunnelEvaluation(stage_reports(lists, targets, _catalog(system),
-                                          n_bootstrap=n_bootstrap), gains, output)
+                                          n_bootstrap=n_bootstrap), gains, output, segments)
 
 
 def tradeoff(system: System, output: FunnelOutput,

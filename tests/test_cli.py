@@ -175,6 +175,7 @@ def test_two_tower_funnel_through_fit_evaluate_recommend(funnel_dir):
                           ("final", "novelty@10")):
         assert f"{manifest['test'][stage]['metrics'][metric]:.4f}" in result.output
     assert "NDCG@10 ranking vs retrieval" in result.output
+    assert "by user activity" in result.output and "retrieval HR@500" in result.output
     result = run("recommend", "--artifacts", funnel_dir, "--user", "3", "--k", "5")
     assert result.exit_code == 0 and "Top 5 for user 3" in result.output
     assert "two-tower" in result.output and "ranked" in result.output  # the explanation column

@@ -64,3 +64,14 @@ def funnel_table(reports: dict[str, Report], title: str) -> Table:
     table.caption = (f"{next(iter(reports.values())).n_users:,} users · full ranking, visible "
                      "history excluded · tail = outside the 20% most popular items")
     return table
+
+
+def segment_table(rows: list[dict], title: str) -> Table:
+    """One row per group of users (``activity_segments``), one column per metric and stage."""
+    table = Table(title=title, title_justify="left")
+    for column in rows[0] if rows else ("history", "users"):
+        table.add_column(column, justify="left" if column == "history" else "right")
+    for row in rows:
+        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
+    table.caption = "visible interactions per user · full ranking, visible history excluded"
+    return table
