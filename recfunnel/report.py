@@ -164,9 +164,6 @@ def _page(system: System, evaluation: FunnelEvaluation, rows: list[dict[str, flo
         f"<tr><td>{stage}</td>" + "".join(
             f"<td>{r.metrics[m]:.4f}</td>" if m in r.metrics else "<td>-</td>" for m in metrics)
         + "</tr>" for stage, r in reports.items())
-    trade_head = "".join(f"<th>{k}</th>" for k in rows[0])
-    trade_body = "".join("<tr>" + "".join(f"<td>{v:.4g}</td>" for v in r.values()) + "</tr>"
-                         for r in rows)
     name = html.escape(str(system.manifest["dataset"]["name"]))
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return f"""<!doctype html>
@@ -181,11 +178,22 @@ from <code>{html.escape(str(system.path))}</code>.</p>
 <h2>The funnel, stage by stage</h2>
 <table><tr><th>stage</th>{head}</tr>{body}</table>
 <p>{"<br>".join(gain_lines(evaluation))}</p>
+<h2>By user activity (users grouped by the length of their visible history)</h2>
+{_html_table(evaluation.segments)}
 <h2>Re-ranking trade-off (final top {FINAL_K})</h2>
-<table><tr>{trade_head}</tr>{trade_body}</table>
+{_html_table(rows)}
 {"".join(sections)}
 </body></html>
 """
+
+
+def _html_table(rows: list[dict]) -> str:
+    """Rows with the same keys as a table; numbers to four significant digits."""
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0]) if rows else ""
+    body = "".join("<tr>" + "".join(
+        f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+        for v in r.values()) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def gain_lines(evaluation: FunnelEvaluation) -> list[str]:

@@ -218,6 +218,7 @@ def test_report_writes_html_with_plots(funnel_dir, tmp_path):
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert page.count("<svg") == 3 and "mmr_weight" in page
+    assert "By user activity" in page and "<th>retrieval HR@500</th>" in page
     for stage in ("retrieval", "ranking", "final"):
         assert f"<td>{stage}</td>" in page
 
