@@ -11,20 +11,21 @@ import numpy as np
 from recfunnel.eval.metrics import hit_positions, user_ndcg
 
 ACTIVITY_EDGES = (30, 60, 120, 250)  # visible interactions; ML-100K's users have 20 to 737
+Row = dict[str, float | int | str]  # "history" label, "users" count, then "<stage> <metric>"
 
 
 def activity_segments(lists: dict[str, np.ndarray], targets: np.ndarray, lengths: np.ndarray,
-                      edges: tuple[int, ...] = ACTIVITY_EDGES) -> list[dict[str, float | str]]:
+                      edges: tuple[int, ...] = ACTIVITY_EDGES) -> list[Row]:
     """``lists``: stage -> [users, width] item lists; ``lengths``: each user's visible history.
     One row per non-empty group, lightest first: its label, user count and metrics by stage."""
     bounds = (0, *edges, None)
-    rows: list[dict[str, float | str]] = []
+    rows: list[Row] = []
     for lo, hi in zip(bounds, bounds[1:]):
         members = (lengths >= lo) & (lengths < hi) if hi is not None else lengths >= lo
         if not members.any():
             continue
-        row: dict[str, float | str] = {"history": f"{lo}-{hi - 1}" if hi is not None else f"{lo}+",
-                                       "users": int(members.sum())}
+        row: Row = {"history": f"{lo}-{hi - 1}" if hi is not None else f"{lo}+",
+                    "users": int(members.sum())}
         for stage, items in lists.items():
             position = hit_positions(items[members], targets[members])
             for k in (100, 500):
