@@ -57,8 +57,8 @@ def test_tuned_index_reaches_the_recall_target(kind):
 
 @pytest.mark.parametrize("refine", [0, 2])
 def test_many_lists_get_a_graph_quantizer_that_follows_nprobe(refine, tmp_path):
-    index = ItemIndex.build(clustered(20_000), IndexConfig(kind="ivf-sq8", nlist=4200, nprobe=50,
-                                                           refine=refine))
+    config = IndexConfig(kind="ivf-sq8", nlist=4200, nprobe=50, refine=refine)
+    index = ItemIndex.build(clustered(6000), config)
 
     def ef_search(index: ItemIndex) -> int:
         ivf = faiss.downcast_index(index.index.base_index) if refine else index.index
