@@ -38,8 +38,8 @@ class FunnelOutput:
 class Funnel:
     """``candidates`` items from retrieval, of which the ``rank_depth`` best are reordered by
     ``ranker`` (when there is one: on ML-100K ranking 100, 200 or all 500 gives the same
-    NDCG@10 within 0.001, BENCHMARKS.md, and a request's ranking time is about proportional to
-    the depth), then ``reranker`` picks the final list from the ranked head (``pool`` items)."""
+    NDCG@10 within 0.001, BENCHMARKS.md), then ``reranker`` picks the final list from the ranked
+    head (``pool`` items)."""
 
     retrieval: Recommender
     reranker: Reranker
