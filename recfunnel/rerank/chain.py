@@ -8,7 +8,7 @@ constraints are relaxed first, so the list is always filled.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -85,8 +85,9 @@ class Reranker:
             slate = slate.note(rule, np.array(list(noted)), list(noted.values()))
         selection_rank = np.full(int(slate.origin.max()) + 1, -1)
         selection_rank[slate.origin] = np.arange(len(slate))
-        return replace(slate.keep(np.array(chosen)),
-                       details=slate.details | {"rank_before_selection": selection_rank})
+        picked = np.array(chosen)
+        return Slate(slate.items[picked], slate.scores[picked], slate.origin[picked],
+                     slate.details | {"rank_before_selection": selection_rank}, slate.notes)
 
 
 def _best(score: np.ndarray, masks: list[np.ndarray]) -> int:

@@ -4,7 +4,7 @@ the items and the user."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -49,6 +49,11 @@ class ItemFacts:
         """The newest release year in the catalog (NaN when no year is known)."""
         return float(np.nanmax(self.year)) if np.isfinite(self.year).any() else float("nan")
 
+    @cached_property
+    def age(self) -> np.ndarray:
+        """Years before the newest release, per item; infinite where the year is unknown."""
+        return np.where(np.isnan(self.year), np.inf, self.newest - self.year)
+
 
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
@@ -82,7 +87,8 @@ class Slate:
     scores: np.ndarray
     origin: np.ndarray
     details: dict[str, np.ndarray] = field(default_factory=dict)  # columns, by origin
-    adjustments: dict[str, dict[int, float | str]] = field(default_factory=dict)  # rule -> origin
+    # what the rules did, in the order they did it: (rule, origins, one value per origin)
+    notes: tuple[tuple[str, np.ndarray, Sequence[float | str]], ...] = ()
 
     @classmethod
     def ranked(cls, items: np.ndarray, scores: np.ndarray,
@@ -99,28 +105,35 @@ class Slate:
 
     @property
     def explanations(self) -> list[dict[str, Any]]:
-        """Per item: its details and, under "adjustments", what each rule did to it."""
+        """Per item: its details and, under "adjustments", what each rule did to it (a rule's
+        later note on an item replaces its earlier one)."""
         columns = {name: column[self.origin].tolist() for name, column in self.details.items()}
-        return [{"adjustments": {rule: by[o] for rule, by in self.adjustments.items() if o in by},
-                 **{name: values[position] for name, values in columns.items()}}
-                for position, o in enumerate(self.origin.tolist())]
+        origins = self.origin.tolist()
+        position = {o: p for p, o in enumerate(origins)}
+        adjustments: list[dict[str, float | str]] = [{} for _ in origins]
+        for rule, noted, values in self.notes:
+            values = values.tolist() if isinstance(values, np.ndarray) else values
+            for o, value in zip(noted.tolist(), values):
+                if o in position:
+                    adjustments[position[o]][rule] = value
+        return [{"adjustments": adjustments[p],
+                 **{name: values[p] for name, values in columns.items()}}
+                for p in range(len(origins))]
 
     def keep(self, mask: np.ndarray) -> Slate:
         """The items at ``mask`` (booleans, or positions in the order wanted)."""
-        return replace(self, items=self.items[mask], scores=self.scores[mask],
-                       origin=self.origin[mask])
+        return Slate(self.items[mask], self.scores[mask], self.origin[mask], self.details,
+                     self.notes)
 
     def note(self, rule: str, positions: np.ndarray, values: Sequence[float | str]) -> Slate:
         """Record ``values`` under ``rule`` for the items at ``positions``."""
-        noted = dict(zip(self.origin[positions].tolist(), values))
-        return replace(self, adjustments=self.adjustments | {
-            rule: self.adjustments.get(rule, {}) | noted})
+        return Slate(self.items, self.scores, self.origin, self.details,
+                     self.notes + ((rule, self.origin[positions], values),))
 
     def adjust(self, rule: str, deltas: np.ndarray) -> Slate:
         """Add ``deltas`` to the scores, record the non-zero ones under ``rule``, re-sort."""
         changed = np.flatnonzero(deltas)
-        noted = self.note(rule, changed, deltas[changed].astype(float).tolist())
         scores = self.scores + deltas
         order = np.argsort(-scores, kind="stable")
-        return replace(noted, items=self.items[order], scores=scores[order],
-                       origin=self.origin[order])
+        return Slate(self.items[order], scores[order], self.origin[order], self.details,
+                     self.notes + ((rule, self.origin[changed], deltas[changed]),))
