@@ -66,7 +66,8 @@ class OnlineFunnel:
         items = candidates.items
         clock.lap("retrieval")
         n_items = len(self.model.item_vectors_)
-        unique_seen = np.unique(seen[seen < n_items])
+        # int32 indices: SciPy checks and converts int64 ones, 3x the cost of the whole matrix
+        unique_seen = np.unique(seen[seen < n_items]).astype(np.int32)
         queries = Queries(
             users=np.array([-1 if user is None else user]),
             candidates=torch.from_numpy(items[None, :]),
@@ -75,7 +76,8 @@ class OnlineFunnel:
             user_vectors=torch.from_numpy(vector[None, :]),
             recent=self.model.window(recent),
             seen=sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
-                                [0, len(unique_seen)]), shape=(1, n_items)))
+                                np.array([0, len(unique_seen)], dtype=np.int32)),
+                               shape=(1, n_items)))
         retrieved, ranked = self.funnel.rank(queries)
         clock.lap("ranking")
         final = self.funnel.final_list(retrieved, ranked, 0, facts, k,
