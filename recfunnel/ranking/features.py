@@ -35,6 +35,16 @@ class ItemTable:
     genres: torch.Tensor  # [n, G] multi-hot
     cooccurrence: np.ndarray | None  # [n, n] EASE item-item weights; None past MAX_ITEMS
 
+    def __post_init__(self) -> None:
+        # the columns side by side, so that a request gathers its candidates' rows once: vector,
+        # genres, 1 / number of genres, popularity, age in decades; the large fields become views
+        d, genres = self.vectors.shape[1], self.genres.numpy()
+        self.packed = np.hstack([
+            self.vectors.numpy(), genres, 1 / np.maximum(genres.sum(1, keepdims=True), 1.0),
+            self.popularity.numpy()[:, None], self.age.numpy()[:, None] / 10]).astype(np.float32)
+        self.vectors = torch.from_numpy(self.packed[:, :d])
+        self.genres = torch.from_numpy(self.packed[:, d:d + genres.shape[1]])
+
     @classmethod
     def build(cls, dataset: Dataset, history: History, vectors: np.ndarray,
               earlier: ItemTable | None = None) -> ItemTable:
@@ -77,21 +87,20 @@ def candidate_features(table: ItemTable, user_vectors: torch.Tensor, recent: tor
     ``retrieval_scores`` [B, C]. Computed in NumPy (a few microseconds an operation where
     PyTorch takes tens at a live request's sizes) on the tensors' shared memory."""
     recent, candidates, scores = recent.numpy(), candidates.numpy(), retrieval_scores.numpy()
-    vectors, genres = table.vectors.numpy(), table.genres.numpy()
+    d, n_genres = table.vectors.shape[1], table.genres.shape[1]
+    packed = table.packed[candidates]  # [B, C, d + G + 3]
     mask = recent >= 0
-    safe_recent = np.maximum(recent, 0)
-    history = vectors[safe_recent] * mask[..., None]
-    profile = (genres[safe_recent] * mask[..., None]).sum(1)
+    past = table.packed[np.maximum(recent, 0)] * mask[..., None]  # [B, L, d + G + 3]
+    profile = past[..., d:d + n_genres].sum(1)
     profile /= np.maximum(profile.sum(-1, keepdims=True), 1.0)
-    item_genres = genres[candidates]
-    affinity = np.matmul(item_genres, profile[..., None])[..., 0] \
-        / np.maximum(item_genres.sum(-1), 1.0)
-    rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1).astype(np.float32)
-    n_seen = np.diff(seen.indptr).astype(np.float32)
-    dense = np.stack([
-        scores, np.log1p(rank), table.cooccurrence_scores(seen, candidates),
-        table.popularity.numpy()[candidates], table.age.numpy()[candidates] / 10, affinity,
-        np.broadcast_to(np.log1p(n_seen)[:, None], scores.shape)], axis=-1).astype(np.float32)
-    return {"user": user_vectors, "items": torch.from_numpy(vectors[candidates]),
-            "history": torch.from_numpy(history), "history_mask": torch.from_numpy(mask),
-            "dense": torch.from_numpy(dense)}
+    dense = np.empty(scores.shape + (len(DENSE),), dtype=np.float32)
+    dense[..., 0] = scores
+    rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
+    dense[..., 1] = np.log1p(rank)
+    dense[..., 2] = table.cooccurrence_scores(seen, candidates)
+    dense[..., 3:5] = packed[..., -2:]  # popularity, age
+    dense[..., 5] = (packed[..., d:d + n_genres] @ profile[..., None])[..., 0] * packed[..., -3]
+    dense[..., 6] = np.log1p(np.diff(seen.indptr))[:, None]
+    return {"user": user_vectors, "items": torch.from_numpy(np.ascontiguousarray(packed[..., :d])),
+            "history": torch.from_numpy(np.ascontiguousarray(past[..., :d])),
+            "history_mask": torch.from_numpy(mask), "dense": torch.from_numpy(dense)}
