@@ -91,8 +91,8 @@ class CandidateGenerator:
                     ids, values = ids[first], values[first]
                 ids, values = ids[:want], values[:want]
                 items.append(ids)
-                scores.append(values.astype(np.float32))
-                sources.append(np.full(len(ids), SOURCES.index(source), dtype=np.int8))
+                scores.append(values)
+                sources.append(SOURCES.index(source))
                 blocked[ids] = True
                 count += len(ids)
         finally:
@@ -101,7 +101,8 @@ class CandidateGenerator:
                 blocked[ids] = False
         if not items:
             return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int8))
-        return Candidates(np.concatenate(items), np.concatenate(scores), np.concatenate(sources))
+        return Candidates(np.concatenate(items), np.concatenate(scores).astype(np.float32),
+                          np.repeat(np.array(sources, dtype=np.int8), [len(i) for i in items]))
 
     def _search(self, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
                 quota: dict[str, int], order: list[str], n: int

@@ -59,7 +59,7 @@ class Reranker:
         spread = float(np.ptp(slate.scores)) or 1.0
         value = (slate.scores - slate.scores.min()) / spread  # relevance; -inf once picked
         constraints = [(c.name, c.start(slate, self.items, k)) for c in self.constraints]
-        similarity = self.diversity.similarity(slate, self.items)
+        vectors = self.diversity.vectors(slate, self.items)
         penalty = np.zeros(len(slate))
         closest = np.full(len(slate), -np.inf)  # highest similarity to any pick so far
         chosen: list[int] = []
@@ -78,8 +78,8 @@ class Reranker:
                         f"took the slot of item {int(slate.items[free])}"
             chosen.append(pick)
             value[pick] = -np.inf
-            if similarity is not None:
-                np.maximum(closest, similarity[pick], out=closest)  # symmetric: rows are contiguous
+            if vectors is not None and step < k - 1:
+                np.maximum(closest, vectors @ vectors[pick], out=closest)
                 penalty = self.diversity.weight * closest
         for rule, noted in notes.items():
             slate = slate.note(rule, np.array(list(noted)), list(noted.values()))

@@ -17,14 +17,10 @@ class MMR:
     weight: float = 0.1
     name: str = "mmr"
 
-    def similarity(self, slate: Slate, items: ItemFacts) -> np.ndarray | None:
-        """Pairwise similarities of the slate's items, computed once per selection (None when
-        the weight is 0); the penalty after picks ``chosen`` is ``weight * similarity[:,
-        chosen].max(axis=1)``, which the selection keeps up to date one pick at a time."""
-        if self.weight == 0:
-            return None
-        vectors = items.vectors[slate.items]
-        return vectors @ vectors.T
+    def vectors(self, slate: Slate, items: ItemFacts) -> np.ndarray | None:
+        """Unit vectors of the slate's items (None when the weight is 0): the similarity of two
+        items is their dot product, and a selection needs only its picks' rows of it."""
+        return items.vectors[slate.items] if self.weight else None
 
 
 @dataclass
