@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
@@ -29,21 +28,21 @@ COOCCURRENCE_L2 = 100.0  # EASE's chosen l2 on ML-100K; the ranker rescales the 
 class ItemTable:
     """Per-item inputs of the ranking features; row ``i`` is item ``i``."""
 
-    vectors: torch.Tensor  # [n, d] two-tower item vectors
-    popularity: torch.Tensor  # [n] log(1 + interactions in the visible history)
-    age: torch.Tensor  # [n] years before the newest release, 0 where unknown
-    genres: torch.Tensor  # [n, G] multi-hot
+    vectors: np.ndarray  # [n, d] two-tower item vectors
+    popularity: np.ndarray  # [n] log(1 + interactions in the visible history)
+    age: np.ndarray  # [n] years before the newest release, 0 where unknown
+    genres: np.ndarray  # [n, G] multi-hot
     cooccurrence: np.ndarray | None  # [n, n] EASE item-item weights; None past MAX_ITEMS
 
     def __post_init__(self) -> None:
         # the columns side by side, so that a request gathers its candidates' rows once: vector,
         # genres, 1 / number of genres, popularity, age in decades; the large fields become views
-        d, genres = self.vectors.shape[1], self.genres.numpy()
+        d, n_genres = self.vectors.shape[1], self.genres.shape[1]
         self.packed = np.hstack([
-            self.vectors.numpy(), genres, 1 / np.maximum(genres.sum(1, keepdims=True), 1.0),
-            self.popularity.numpy()[:, None], self.age.numpy()[:, None] / 10]).astype(np.float32)
-        self.vectors = torch.from_numpy(self.packed[:, :d])
-        self.genres = torch.from_numpy(self.packed[:, d:d + genres.shape[1]])
+            self.vectors, self.genres, 1 / np.maximum(self.genres.sum(1, keepdims=True), 1.0),
+            self.popularity[:, None], self.age[:, None] / 10]).astype(np.float32)
+        self.vectors = self.packed[:, :d]
+        self.genres = self.packed[:, d:d + n_genres]
 
     @classmethod
     def build(cls, dataset: Dataset, history: History, vectors: np.ndarray,
@@ -64,10 +63,8 @@ class ItemTable:
         else:
             weights = EASE(COOCCURRENCE_L2).fit(history, dataset).weights_ \
                 if dataset.n_items <= MAX_ITEMS else None
-        return cls(torch.from_numpy(np.asarray(vectors, dtype=np.float32)),
-                   torch.from_numpy(np.log1p(counts).astype(np.float32)),
-                   torch.from_numpy(age.astype(np.float32)),
-                   torch.from_numpy(dataset.genre_matrix().toarray().astype(np.float32)),
+        return cls(np.asarray(vectors, dtype=np.float32), np.log1p(counts).astype(np.float32),
+                   age.astype(np.float32), dataset.genre_matrix().toarray().astype(np.float32),
                    weights)
 
     def cooccurrence_scores(self, seen: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
@@ -79,28 +76,26 @@ class ItemTable:
         return np.take_along_axis(scores, candidates, axis=1)
 
 
-def candidate_features(table: ItemTable, user_vectors: torch.Tensor, recent: torch.Tensor,
-                       seen: sp.csr_matrix, candidates: torch.Tensor,
-                       retrieval_scores: torch.Tensor) -> dict[str, torch.Tensor]:
+def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.ndarray,
+                       seen: sp.csr_matrix, candidates: np.ndarray,
+                       retrieval_scores: np.ndarray) -> dict[str, np.ndarray]:
     """``user_vectors`` [B, d]; ``recent`` [B, L] the last items, -1 padded (``history_window``);
     ``seen`` [B, n_items] binary, the whole visible history; ``candidates`` and
-    ``retrieval_scores`` [B, C]. Computed in NumPy (a few microseconds an operation where
-    PyTorch takes tens at a live request's sizes) on the tensors' shared memory."""
-    recent, candidates, scores = recent.numpy(), candidates.numpy(), retrieval_scores.numpy()
+    ``retrieval_scores`` [B, C]. The ranking network's inputs, by name. NumPy throughout: a
+    few microseconds an operation where PyTorch takes tens at a live request's sizes."""
     d, n_genres = table.vectors.shape[1], table.genres.shape[1]
     packed = table.packed[candidates]  # [B, C, d + G + 3]
     mask = recent >= 0
     past = table.packed[np.maximum(recent, 0)] * mask[..., None]  # [B, L, d + G + 3]
     profile = past[..., d:d + n_genres].sum(1)
     profile /= np.maximum(profile.sum(-1, keepdims=True), 1.0)
-    dense = np.empty(scores.shape + (len(DENSE),), dtype=np.float32)
-    dense[..., 0] = scores
-    rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
+    dense = np.empty(candidates.shape + (len(DENSE),), dtype=np.float32)
+    dense[..., 0] = retrieval_scores
+    rank = np.argsort(np.argsort(-retrieval_scores, axis=1, kind="stable"), axis=1)
     dense[..., 1] = np.log1p(rank)
     dense[..., 2] = table.cooccurrence_scores(seen, candidates)
     dense[..., 3:5] = packed[..., -2:]  # popularity, age
     dense[..., 5] = (packed[..., d:d + n_genres] @ profile[..., None])[..., 0] * packed[..., -3]
     dense[..., 6] = np.log1p(np.diff(seen.indptr))[:, None]
-    return {"user": user_vectors, "items": torch.from_numpy(np.ascontiguousarray(packed[..., :d])),
-            "history": torch.from_numpy(np.ascontiguousarray(past[..., :d])),
-            "history_mask": torch.from_numpy(mask), "dense": torch.from_numpy(dense)}
+    return {"user": user_vectors, "items": np.ascontiguousarray(packed[..., :d]),
+            "history": np.ascontiguousarray(past[..., :d]), "history_mask": mask, "dense": dense}

@@ -34,11 +34,11 @@ class Queries:
     user; for training, also the item watched next and its rating."""
 
     users: np.ndarray
-    candidates: torch.Tensor  # [Q, C] item indices in retrieval order; PAD slots hold item 0
-    real: torch.Tensor  # [Q, C] False where retrieval had fewer than C unseen items
-    retrieval_scores: torch.Tensor  # [Q, C]
-    user_vectors: torch.Tensor  # [Q, d]
-    recent: torch.Tensor  # [Q, L]
+    candidates: np.ndarray  # [Q, C] item indices in retrieval order; PAD slots hold item 0
+    real: np.ndarray  # [Q, C] False where retrieval had fewer than C unseen items
+    retrieval_scores: np.ndarray  # [Q, C]
+    user_vectors: np.ndarray  # [Q, d]
+    recent: np.ndarray  # [Q, L]
     seen: sp.csr_matrix  # [Q, n_items] the visible history
     targets: np.ndarray | None = None  # [Q] the next item
     ratings: np.ndarray | None = None  # [Q] its rating, NaN when unknown
@@ -55,15 +55,15 @@ class Queries:
         real = items != PAD
         scores[~real] = 0.0
         with torch.no_grad():
-            vectors = retrieval.user_vectors(users, history)
+            vectors = retrieval.user_vectors(users, history).numpy()
         targets = ratings = None
         if next_items is not None:
             targets = next_items["item"].to_numpy(dtype=np.int64)
             ratings = (next_items["rating"].to_numpy(dtype=np.float64) if "rating" in next_items
                        else np.full(len(users), np.nan))
-        return cls(users, torch.from_numpy(np.where(real, items, 0)), torch.from_numpy(real),
-                   torch.from_numpy(scores), vectors, retrieval.windows(users, history),
-                   history.matrix[users], targets, ratings)
+        return cls(users, np.where(real, items, 0), real, scores, vectors,
+                   retrieval.windows(users, history).numpy(), history.matrix[users], targets,
+                   ratings)
 
     @classmethod
     def concat(cls, parts: list[Queries]) -> Queries:
@@ -71,8 +71,6 @@ class Queries:
             values = [getattr(p, name) for p in parts]
             if values[0] is None:
                 return None
-            if isinstance(values[0], torch.Tensor):
-                return torch.cat(values)
             if sp.issparse(values[0]):
                 return sp.vstack(values, format="csr")
             return np.concatenate(values)
@@ -86,16 +84,16 @@ class Queries:
         return replace(self, candidates=self.candidates[:, :n], real=self.real[:, :n],
                        retrieval_scores=self.retrieval_scores[:, :n])
 
-    def features(self, table: ItemTable, rows: Any = None) -> dict[str, torch.Tensor]:
+    def features(self, table: ItemTable, rows: Any = None) -> dict[str, np.ndarray]:
         """Ranking features of the queries at ``rows`` (default: all, without copying: indexing
         the sparse ``seen`` costs more than a live request's features)."""
         inputs = (self.user_vectors, self.recent, self.seen, self.candidates, self.retrieval_scores)
         return candidate_features(table, *(x if rows is None else x[rows] for x in inputs))
 
-    def positions(self) -> torch.Tensor:
+    def positions(self) -> np.ndarray:
         """Where each query's target sits among its candidates; -1 when it was not retrieved."""
-        hit = (self.candidates == torch.from_numpy(self.targets).unsqueeze(1)) & self.real
-        return torch.where(hit.any(1), hit.float().argmax(1), torch.tensor(-1))
+        hit = (self.candidates == self.targets[:, None]) & self.real
+        return np.where(hit.any(1), hit.argmax(1), -1)
 
 
 class Ranker:
@@ -124,11 +122,11 @@ class Ranker:
                                           queries.ratings >= 4).astype(np.float32))
         users = np.unique(queries.users)
         held = np.isin(queries.users, rng.choice(users, max(1, len(users) // 10), replace=False))
-        rows = positions.numpy() >= 0
+        rows = positions >= 0
         valid, train = np.flatnonzero(rows & held), np.flatnonzero(rows & ~held)
         self.net_ = RankerNet(queries.user_vectors.shape[1], self.hidden)
         self.training_, self.scoring_net_ = True, None
-        dense = queries.features(table, train[:2048])["dense"].reshape(-1, len(DENSE))
+        dense = torch.from_numpy(queries.features(table, train[:2048])["dense"]).flatten(0, 1)
         self.net_.dense_mean.copy_(dense.mean(0))
         self.net_.dense_std.copy_(dense.std(0).clamp(min=1e-6))
         optimizer = torch.optim.AdamW(self.net_.parameters(), lr=self.lr,
@@ -167,38 +165,39 @@ class Ranker:
         self.training_ = False
         return self
 
-    def _sample(self, features: dict[str, torch.Tensor], positions: torch.Tensor,
-                real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The positive (first) and uniformly drawn other real candidates of each slate."""
+    def _sample(self, features: dict[str, np.ndarray], positions: np.ndarray,
+                real: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The network's inputs for the positive (first) and uniformly drawn other real
+        candidates of each slate."""
         width = min(self.train_candidates, real.shape[1])
-        draw = torch.rand(real.shape).masked_fill(~real, -1.0)
-        draw[torch.arange(len(positions)), positions] = 2.0
+        draw = torch.rand(real.shape).masked_fill(~torch.from_numpy(real), -1.0)
+        draw[torch.arange(len(positions)), torch.from_numpy(positions)] = 2.0
         keep = draw.topk(width, dim=1).indices
-        picked = dict(features)
+        picked = {name: torch.from_numpy(value) for name, value in features.items()}
         for name in ("items", "dense"):
-            value = features[name]
+            value = picked[name]
             picked[name] = value.gather(1, keep.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
         return picked, torch.zeros(len(positions), dtype=torch.long)
 
     def _ndcg(self, table: ItemTable, queries: Queries, rows: np.ndarray,
-              positions: torch.Tensor) -> float:
+              positions: np.ndarray) -> float:
         scores = self.score(table, queries, rows)
-        rank = (scores > scores.gather(1, positions.unsqueeze(1))).sum(1)
-        return float(torch.where(rank < 10, 1 / torch.log2(rank.float() + 2), 0.0).mean())
+        rank = (scores > np.take_along_axis(scores, positions[:, None], 1)).sum(1)
+        return float(np.where(rank < 10, 1 / np.log2(rank + 2), 0.0).mean())
 
-    def score(self, table: ItemTable, queries: Queries, rows: Any = None) -> torch.Tensor:
+    def score(self, table: ItemTable, queries: Queries, rows: Any = None) -> np.ndarray:
         """Ranking scores [Q, C] of the candidates of ``queries`` (rows); -inf on PAD slots."""
         features = queries.features(table, rows)
         if self.training_:
             self.net_.eval()
             with torch.inference_mode():
-                logits = self.net_(**features).numpy()
+                logits = self.net_(**{k: torch.from_numpy(v) for k, v in features.items()})
+            logits = logits.numpy()
         else:
             logits = self._scoring_net()(**features)
         scores = ranking_score(logits, self.liked_weight)
-        real = queries.real if rows is None else queries.real[rows]
-        scores[~real.numpy()] = -np.inf
-        return torch.from_numpy(scores)
+        scores[~(queries.real if rows is None else queries.real[rows])] = -np.inf
+        return scores
 
     def _scoring_net(self) -> ExportedModel:
         """The trained network exported to onnxruntime (see ``recfunnel.exported``) for any

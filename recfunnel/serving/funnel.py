@@ -86,11 +86,11 @@ class Funnel:
     def rank(self, queries: Queries) -> tuple[StageLists, StageLists]:
         """Retrieval's candidates as given, and the first ``rank_depth`` of them reordered by the
         ranking model (by retrieval score when there is none)."""
-        retrieved = StageLists(np.where(queries.real.numpy(), queries.candidates.numpy(), PAD),
-                               queries.retrieval_scores.numpy())
+        retrieved = StageLists(np.where(queries.real, queries.candidates, PAD),
+                               queries.retrieval_scores)
         head = queries.head(self.rank_depth)
-        scores = (self.ranker.score(self.table, head).numpy() if self.ranker is not None else
-                  np.where(head.real.numpy(), head.retrieval_scores.numpy(), -np.inf))
+        scores = (self.ranker.score(self.table, head) if self.ranker is not None else
+                  np.where(head.real, head.retrieval_scores, -np.inf))
         order = np.argsort(-scores, axis=1, kind="stable")
         items = retrieved.items[:, :order.shape[1]]
         return retrieved, StageLists(np.take_along_axis(items, order, 1),

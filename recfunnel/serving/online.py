@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from recfunnel.index.candidates import SOURCES
 from recfunnel.ranking.ranker import Queries
@@ -70,11 +69,11 @@ class OnlineFunnel:
         unique_seen = np.unique(seen[seen < n_items]).astype(np.int32)
         queries = Queries(
             users=np.array([-1 if user is None else user]),
-            candidates=torch.from_numpy(items[None, :]),
-            real=torch.ones((1, len(items)), dtype=torch.bool),
-            retrieval_scores=torch.from_numpy((self.model.item_vectors_[items] @ vector)[None, :]),
-            user_vectors=torch.from_numpy(vector[None, :]),
-            recent=self.model.window(recent),
+            candidates=items[None, :],
+            real=np.ones((1, len(items)), dtype=bool),
+            retrieval_scores=(self.model.item_vectors_[items] @ vector)[None, :],
+            user_vectors=vector[None, :],
+            recent=self.model.window(recent).numpy(),
             seen=sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
                                 np.array([0, len(unique_seen)], dtype=np.int32)),
                                shape=(1, n_items)))
