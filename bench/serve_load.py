@@ -142,12 +142,16 @@ def main() -> None:
     parser.add_argument("--in-process-requests", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-http", action="store_true",
+                        help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         served = Path(tmp) / "served"  # events and reads must not touch the user's artifact
         shutil.copytree(args.artifacts, served)
         in_process(served, args.in_process_requests, args.seed)
+        if args.no_http:
+            return
         server = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
                                    str(served), "--port", str(args.port)])
         try:
