@@ -49,3 +49,26 @@ def test_a_short_source_leaves_its_slots_to_the_next():
 def test_unknown_source_is_refused():
     with pytest.raises(ValueError, match="unknown candidate sources"):
         Quotas({"trending": 1.0})
+
+
+def test_item_to_item_fills_its_share_beside_the_two_tower_picks(generator):
+    """The two sources share one index search: item-to-item still gets its full share, the
+    recent items' nearest neighbours that are neither seen nor picked by the two-tower source."""
+    gen, vectors = generator
+    recent = np.array([3, 7])
+    out = gen.generate(vectors[3], recent, recent, 30)  # the user looks like item 3 itself
+    two_tower = out.items[out.sources == SOURCES.index("two-tower")]
+    similar = out.items[out.sources == SOURCES.index("item-to-item")]
+    assert len(two_tower) == 24 and len(similar) == 3
+    closeness = (vectors[recent] @ vectors.T).max(axis=0)
+    closeness[np.concatenate([recent, two_tower])] = -np.inf
+    assert similar.tolist() == np.argsort(-closeness, kind="stable")[:3].tolist()
+
+
+def test_without_history_the_history_sources_leave_their_slots_to_popular(generator):
+    gen, vectors = generator
+    none = np.zeros(0, dtype=np.int64)
+    out = gen.generate(vectors[1], none, none, 20)
+    counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
+    assert counts == {"two-tower": 16, "item-to-item": 0, "genre-popular": 0, "popular": 4}
+    assert len(set(out.items.tolist())) == 20
