@@ -61,26 +61,28 @@ class Reranker:
         constraints = [(c.name, c.start(slate, self.items, k)) for c in self.constraints]
         vectors = self.diversity.vectors(slate, self.items)
         penalty = np.zeros(len(slate))
+        score = value.copy()  # relevance minus penalty, updated in place (a few calls per pick)
         closest = np.full(len(slate), -np.inf)  # highest similarity to any pick so far
         chosen: list[int] = []
         notes: dict[str, dict[int, float | str]] = {}  # rule -> position in the slate -> note
         for step in range(k):
-            score = value - penalty
             masks = [(name, mask) for name, allowed in constraints
                      if (mask := allowed(chosen, k - step)) is not None]
-            free = int(np.argmax(score))
+            free = int(score.argmax())
             pick = _best(score, [mask for _, mask in masks]) if masks else free
-            if penalty[pick]:
-                notes.setdefault(self.diversity.name, {})[pick] = -float(penalty[pick] * spread)
+            cost = float(penalty[pick])
+            if cost:
+                notes.setdefault(self.diversity.name, {})[pick] = -cost * spread
             for name, mask in masks:
                 if pick != free and not mask[free]:
                     notes.setdefault(name, {})[pick] = \
                         f"took the slot of item {int(slate.items[free])}"
             chosen.append(pick)
-            value[pick] = -np.inf
+            value[pick] = score[pick] = -np.inf
             if vectors is not None and step < k - 1:
                 np.maximum(closest, vectors @ vectors[pick], out=closest)
-                penalty = self.diversity.weight * closest
+                np.multiply(closest, self.diversity.weight, out=penalty)
+                np.subtract(value, penalty, out=score)
         for rule, noted in notes.items():
             slate = slate.note(rule, np.array(list(noted)), list(noted.values()))
         selection_rank = np.full(int(slate.origin.max()) + 1, -1)
