@@ -117,7 +117,7 @@ class Slate:
                 if o in position:
                     adjustments[position[o]][rule] = value
         return [{"adjustments": adjustments[p],
-                 **{name: values[p] for name, values in columns.items()}}
+                 **{name: column[p] for name, column in columns.items()}}
                 for p in range(len(origins))]
 
     def keep(self, mask: np.ndarray) -> Slate:
