@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def contained(values: np.ndarray, among: np.ndarray) -> np.ndarray:
@@ -16,3 +17,13 @@ def contained(values: np.ndarray, among: np.ndarray) -> np.ndarray:
     position = np.searchsorted(among, values)
     position[position == len(among)] = 0
     return among[position] == values
+
+
+def row_indices(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The column indices of ``rows`` of a CSR matrix, row after row: what
+    ``matrix[rows].indices`` holds, without SciPy's row indexing (a tenth of a millisecond for
+    a request's twenty rows) or a Python loop over the rows."""
+    starts = matrix.indptr[rows]
+    counts = matrix.indptr[np.asarray(rows) + 1] - starts
+    first = np.cumsum(counts) - counts  # where each row's run begins in the output
+    return matrix.indices[np.repeat(starts - first, counts) + np.arange(counts.sum())]

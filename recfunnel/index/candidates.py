@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from recfunnel.data.arrays import row_indices
 from recfunnel.index.ann import ItemIndex
 
 SOURCES = ("two-tower", "item-to-item", "genre-popular", "popular")
@@ -138,10 +139,8 @@ class CandidateGenerator:
         return ranked, self.popularity[ranked]
 
     def _favourite_genre(self, items: np.ndarray) -> int:
-        # straight from the CSR arrays: SciPy's row indexing costs 0.15 ms per request here
-        rows = self.genre_rows
-        genres = np.concatenate([rows.indices[rows.indptr[i]:rows.indptr[i + 1]] for i in items])
-        return int(np.bincount(genres, minlength=rows.shape[1]).argmax())
+        genres = row_indices(self.genre_rows, items)
+        return int(np.bincount(genres, minlength=self.genre_rows.shape[1]).argmax())
 
 
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

@@ -262,21 +262,24 @@ class TwoTower(Recommender):
         return self.model_.user_vectors(
             self._user_batch(users, self.windows(users, history), hidden=not known))
 
-    def window(self, recent_items: np.ndarray) -> torch.Tensor:
+    def window(self, recent_items: np.ndarray) -> np.ndarray:
         """One live request's history window [1, L] from its recent items, oldest first."""
         recent = np.asarray(recent_items, dtype=np.int64)
-        return history_window(recent, _ZERO, _ZERO, np.array([len(recent)]), self.history_length)
+        return history_window(recent, _ZERO, _ZERO, np.array([len(recent)]),
+                              self.history_length).numpy()
 
     def user_vector(self, recent_items: np.ndarray, features: dict[str, Any] | None,
-                    user: int = -1) -> np.ndarray:
+                    user: int = -1, window: np.ndarray | None = None) -> np.ndarray:
         """One live request: the user's vector from their recent items (oldest first) and raw
         features, as a store returns them, through the same feature functions as training.
-        ``user`` is the training index (-1 for a user the model never saw)."""
-        return self._request_tower()(**self._request_inputs(recent_items, features, user))[0]
+        ``user`` is the training index (-1 for a user the model never saw); ``window`` is
+        :meth:`window` of ``recent_items``, for a caller that has built it already."""
+        window = self.window(recent_items) if window is None else window
+        return self._request_tower()(**self._request_inputs(window, features, user))[0]
 
-    def _request_inputs(self, recent_items: np.ndarray, features: dict[str, Any] | None,
+    def _request_inputs(self, window: np.ndarray, features: dict[str, Any] | None,
                         user: int) -> dict[str, np.ndarray]:
-        return {"history": self.window(recent_items).numpy(),
+        return {"history": window,
                 "categories": np.array([category_codes(features or {}, self.spec_)]),
                 "users": np.array([user if 0 <= user < self.model_.config.n_users else -1])}
 
@@ -285,7 +288,7 @@ class TwoTower(Recommender):
         ``recfunnel.exported``); saved with the model, exported on first use otherwise."""
         if self.request_tower_ is None:
             example = {k: torch.from_numpy(v) for k, v in
-                       self._request_inputs(_ZERO[:0], None, -1).items()}
+                       self._request_inputs(self.window(_ZERO[:0]), None, -1).items()}
             self.request_tower_ = ExportedModel.export(self.model_, example)
         return self.request_tower_
 

@@ -57,7 +57,8 @@ class OnlineFunnel:
         facts = UserFacts(seen, disliked)
         if user is None and not features:
             return self._popular(facts, k, clock)
-        vector = self.model.user_vector(recent, features, -1 if user is None else user)
+        window = self.model.window(recent)  # the tower's input and a ranking feature
+        vector = self.model.user_vector(recent, features, -1 if user is None else user, window)
         clock.lap("user_tower")
         # only what the ranker will score: its depth, filled from every source by quota
         candidates = self.retriever.generator.generate(vector, recent, seen,
@@ -73,7 +74,7 @@ class OnlineFunnel:
             real=np.ones((1, len(items)), dtype=bool),
             retrieval_scores=(self.model.item_vectors_[items] @ vector)[None, :],
             user_vectors=vector[None, :],
-            recent=self.model.window(recent).numpy(),
+            recent=window,
             seen=sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
                                 np.array([0, len(unique_seen)], dtype=np.int32)),
                                shape=(1, n_items)))

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from recfunnel.data.arrays import contained
+from recfunnel.data.arrays import contained, row_indices
 
 
 @pytest.mark.parametrize("shape", [(0,), (7,), (100,), (3, 40)])
@@ -18,3 +19,11 @@ def test_contained_answers_as_np_isin(shape, n_among):
 def test_contained_past_both_ends_of_among():
     assert contained(np.array([-5, 3, 9, 100]), np.array([9, 3])).tolist() == [False, True, True,
                                                                               False]
+
+
+@pytest.mark.parametrize("rows", [[], [0], [2, 0, 2], [4, 1, 3, 0]])
+def test_row_indices_are_scipys_row_indexing(rows):
+    matrix = sp.csr_matrix(np.array([[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0],
+                                     [1, 1, 1, 1]]))
+    rows = np.array(rows, dtype=np.int64)
+    assert row_indices(matrix, rows).tolist() == matrix[rows].indices.tolist()
