@@ -73,7 +73,6 @@ class CandidateGenerator:
         seen = np.asarray(seen, dtype=np.int64)
         quota = self.quotas.counts(n)
         order = [s for s in SOURCES if quota.get(s)]
-        hits = self._search(user_vector, recent, seen, quota, order, n)
         items, scores, sources = [], [], []
         count = 0
         blocked = self._blocked
@@ -83,8 +82,7 @@ class CandidateGenerator:
                 want = n - count if position == len(order) - 1 else min(quota[source], n - count)
                 if want <= 0:
                     continue
-                ids, values = hits[source] if source in hits else self._popular(
-                    source, recent, len(seen) + count + want)
+                ids, values = self._source(source, user_vector, recent, seen, items, want)
                 keep = (ids >= 0) & ~blocked[ids]  # blocked[-1] is read for a missing hit, not used
                 ids, values = ids[keep], values[keep]
                 if source == "item-to-item":  # several queries may return the same item
@@ -105,37 +103,28 @@ class CandidateGenerator:
         return Candidates(np.concatenate(items), np.concatenate(scores).astype(np.float32),
                           np.repeat(np.array(sources, dtype=np.int8), [len(i) for i in items]))
 
-    def _search(self, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
-                quota: dict[str, int], order: list[str], n: int
-                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The two-tower and item-to-item sources' ranked hits (ids, scores), from one index search:
-        the user's vector and their last items' vectors are queried together (four queries cost
-        little more than one), each for as many items as the two sources take together, so
-        item-to-item still has its share after the two-tower source's picks are left out."""
-        wanted = [s for s in ("two-tower", "item-to-item") if s in order]
-        rows = [user_vector[None, :]] if "two-tower" in wanted else []
-        last = recent[-self.last_items:] if "item-to-item" in wanted else recent[:0]
-        queries = np.vstack(rows + [self.item_vectors[last]])
-        if not len(queries):
-            return {"item-to-item": _EMPTY} if wanted else {}
-        k = n if order[-1] in wanted else sum(quota[s] for s in wanted)
-        ids, scores = self.index.search(queries, k, exclude=seen)
-        hits = {"two-tower": (ids[0], scores[0])} if rows else {}
-        if "item-to-item" in wanted:
-            ids, scores = ids[len(rows):].T.ravel(), scores[len(rows):].T.ravel()
-            by_similarity = np.argsort(-scores, kind="stable")  # the queries' hits interleaved
-            hits["item-to-item"] = ids[by_similarity], scores[by_similarity]
-        return hits
-
-    def _popular(self, source: str, recent: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` most popular items overall or of the user's favourite genre, with their
-        popularity; nothing for the genre source without history or genres."""
+    def _source(self, source: str, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
+                picked: list[np.ndarray], want: int) -> tuple[np.ndarray, np.ndarray]:
+        """The source's ranked items and scores: at least ``want`` that are neither seen nor
+        ``picked`` by the sources before it, when the source has that many."""
+        if source == "two-tower":
+            ids, scores = self.index.search(user_vector[None, :], want, exclude=seen)
+            return ids[0], scores[0]
+        if source == "item-to-item":
+            last = recent[-self.last_items:]
+            if not len(last):
+                return _EMPTY
+            ids, scores = self.index.search(self.item_vectors[last], want,
+                                            exclude=np.concatenate([seen, *picked]))
+            by_similarity = np.argsort(-scores.T.ravel(), kind="stable")  # queries interleaved
+            return ids.T.ravel()[by_similarity], scores.T.ravel()[by_similarity]
+        enough = len(seen) + sum(len(ids) for ids in picked) + want
         if source == "genre-popular":
             if not len(recent) or self.genres.shape[1] == 0:
                 return _EMPTY
-            ranked = self.by_genre[self._favourite_genre(recent)][:n]
+            ranked = self.by_genre[self._favourite_genre(recent)][:enough]
         else:
-            ranked = self.popular[:n]
+            ranked = self.popular[:enough]
         return ranked, self.popularity[ranked]
 
     def _favourite_genre(self, items: np.ndarray) -> int:

@@ -52,8 +52,8 @@ def test_unknown_source_is_refused():
 
 
 def test_item_to_item_fills_its_share_beside_the_two_tower_picks(generator):
-    """The two sources share one index search: item-to-item still gets its full share, the
-    recent items' nearest neighbours that are neither seen nor picked by the two-tower source."""
+    """Item-to-item gets its full share: the recent items' nearest neighbours that are neither
+    seen nor picked by the two-tower source."""
     gen, vectors = generator
     recent = np.array([3, 7])
     out = gen.generate(vectors[3], recent, recent, 30)  # the user looks like item 3 itself
