@@ -14,7 +14,7 @@ from recfunnel.artifacts import System
 from recfunnel.errors import RecfunnelError
 from recfunnel.eval.funnel import paired_gain, stage_reports
 from recfunnel.eval.metrics import Report
-from recfunnel.eval.segments import activity_segments
+from recfunnel.eval.segments import Row, activity_segments
 from recfunnel.pipeline import catalog_stats
 from recfunnel.rerank.chain import RerankConfig
 from recfunnel.rerank.slate import UserFacts
@@ -38,7 +38,7 @@ class FunnelEvaluation:
     # "ranking vs retrieval" -> NDCG@10 gain and its 95% interval
     gains: dict[str, tuple[float, tuple[float, float]]]
     output: FunnelOutput
-    segments: list[dict]  # metrics by length of the users' visible history (``activity_segments``)
+    segments: list[Row]  # metrics by length of the users' visible history (``activity_segments``)
 
     def to_dict(self) -> dict:
         return {**{stage: r.to_dict() for stage, r in self.reports.items()},

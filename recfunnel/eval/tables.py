@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from recfunnel.eval.metrics import Report
+from recfunnel.eval.segments import Row
 
 ROWS = (
     ("HR", "HR"),
@@ -66,7 +67,7 @@ def funnel_table(reports: dict[str, Report], title: str) -> Table:
     return table
 
 
-def segment_table(rows: list[dict], title: str) -> Table:
+def segment_table(rows: list[Row], title: str) -> Table:
     """One row per group of users (``activity_segments``), one column per metric and stage."""
     table = Table(title=title, title_justify="left")
     for column in rows[0] if rows else ("history", "users"):
