@@ -3,6 +3,7 @@ loopback, one request at a time and under an open-loop load (requests sent on a 
 each request was due, so a slow server cannot hide its queue).
 
     python bench/serve_load.py --artifacts artifacts/tt --rates 50,100,200,300,400 --seconds 5
+    python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 200,400,600 --seconds 5
 
 The load generator runs on the same machine as the server and takes CPU from it; on the 2-core
 reference machine that is part of the measurement, which is why it speaks HTTP/1.1 over raw
@@ -122,15 +123,19 @@ async def one_at_a_time(port: int, users: np.ndarray, n: int) -> np.ndarray:
     return np.array(latencies)
 
 
-def wait_for(port: int, seconds: float = 60.0) -> None:
-    deadline = time.time() + seconds
+def wait_for(port: int, workers: int, seconds: float = 60.0) -> None:
+    """Until each of the server's ``workers`` processes has answered (a new connection per
+    call: the kernel hands it to any of them)."""
+    deadline, seen = time.time() + seconds, set()
     while time.time() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return
+            seen.add(httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["process"])
+            if len(seen) == workers:
+                return
         except httpx.TransportError:
             time.sleep(0.1)
-    raise SystemExit(f"the server did not answer on port {port} within {seconds:.0f} s")
+    raise SystemExit(f"{len(seen)} of {workers} server processes answered on port {port} "
+                     f"within {seconds:.0f} s")
 
 
 def main() -> None:
@@ -142,6 +147,7 @@ def main() -> None:
     parser.add_argument("--in-process-requests", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--no-http", action="store_true",
                         help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()
@@ -153,9 +159,10 @@ def main() -> None:
         if args.no_http:
             return
         server = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
-                                   str(served), "--port", str(args.port)])
+                                   str(served), "--port", str(args.port),
+                                   "--workers", str(args.workers)])
         try:
-            wait_for(args.port)
+            wait_for(args.port, args.workers)
             known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()
             users = np.random.default_rng(args.seed).permutation(known)
             asyncio.run(open_loop(args.port, users, 50, 2))  # warm-up
@@ -163,7 +170,7 @@ def main() -> None:
             print(f"\nHTTP, one request at a time on one connection, {len(sequential)} requests: "
                   f"p50 {np.percentile(sequential, 50) * 1e3:.3f} ms  "
                   f"p99 {np.percentile(sequential, 99) * 1e3:.3f} ms")
-            print("\nHTTP, open loop, k=10, one server process:")
+            print(f"\nHTTP, open loop, k=10, {args.workers} server process(es):")
             print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms |")
             print("| --- | --- | --- | --- | --- | --- |")
             for rate in (float(r) for r in args.rates.split(",")):

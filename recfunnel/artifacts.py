@@ -6,7 +6,9 @@ sees either the old system or the new one, never a half-written one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import os
 import shutil
@@ -14,7 +16,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 import recfunnel
 from recfunnel.data.dataset import Dataset
-from recfunnel.errors import ConflictError, RecfunnelError
+from recfunnel.errors import ConflictError, RecfunnelError, StaleError
 from recfunnel.index.ann import IndexConfig, ItemIndex
 from recfunnel.index.offline import build_item_index, indexable, load_store
 from recfunnel.ranking.features import ItemTable
@@ -43,6 +45,7 @@ INDEX_FILE = "index.faiss"
 ITEMS_FILE = "items.parquet"
 STORE_FILE = "store.sqlite"
 RANKING_FILE = "ranking.safetensors"
+LOCK_FILE = ".lock"
 
 
 @dataclass
@@ -55,6 +58,7 @@ class System:
     heldout: pd.DataFrame | None
     retrieval: Recommender
     ranker: Ranker | None = None
+    stamp: tuple[int, int] | None = None  # the version on disk it was loaded from (version_stamp)
 
     def __post_init__(self) -> None:
         self.history = self.dataset.history()
@@ -134,6 +138,7 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
             **extra,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        (tmp / LOCK_FILE).touch()  # what processes changing or reading the directory lock
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,8 +162,9 @@ def _write_index_and_store(directory: Path, dataset: Dataset, history: pd.DataFr
 def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
     """Rebuild ``system``'s index with ``config`` (see :func:`_commit` for atomicity)."""
     index, info = build_item_index(system.retrieval, system.history, config)
-    _commit(system, system.manifest | {"index": info},
-            {"index": lambda path: _save_index(index, info, path)})
+    with _changing(system):
+        _commit(system, system.manifest | {"index": info},
+                {"index": lambda path: _save_index(index, info, path)})
     system._index = index
     return info
 
@@ -169,7 +175,13 @@ def add_items(system: System, items: pd.DataFrame,
     artifact's SQLite file) and the index, and save the extended catalog, index and model as one
     change (:func:`_commit`). Returns the new item indices. The store is written first: a crash
     before the commit leaves it with items the catalog does not name yet, which adding the same
-    items again overwrites."""
+    items again overwrites. Raises :class:`StaleError` when another process (a server worker,
+    ``items add``) changed the directory since ``system`` was loaded from it."""
+    with _changing(system):
+        return _add_items(system, items, store)
+
+
+def _add_items(system: System, items: pd.DataFrame, store: FeatureStore | None) -> np.ndarray:
     if system.index is None:
         raise RecfunnelError(f"{system.path}: the {system.retrieval.name} model has no item tower; "
                              "adding items needs a two-tower artifact")
@@ -233,8 +245,49 @@ def _commit(system: System, manifest: dict[str, Any],
             (system.path / name).unlink(missing_ok=True)
         raise
     system.manifest = manifest
+    system.stamp = version_stamp(system.path)
     for name in replaced.values():
         (system.path / name).unlink(missing_ok=True)
+
+
+def version_stamp(path: Path) -> tuple[int, int] | None:
+    """Identifies the version of the artifacts at ``path`` (None when there are none): every
+    change writes a new manifest and renames it into place, so the file's inode and time change."""
+    try:
+        stat = (path / MANIFEST).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """A shared lock on the artifact directory: no other process changes it (and removes the
+    files a change replaces) while this one reads a version from it. A directory this process
+    cannot write to, or that holds no artifacts, is read without one."""
+    try:
+        handle = open(path / LOCK_FILE, "a") if (path / MANIFEST).is_file() else None
+    except OSError:
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield  # closing the file releases the lock
+
+
+@contextlib.contextmanager
+def _changing(system: System) -> Iterator[None]:
+    """Holds an exclusive lock on the artifact directory between processes (the kernel releases
+    it if one dies) while ``system`` changes it; raises :class:`StaleError` when the directory
+    is no longer the version ``system`` was loaded from, whose change would be lost."""
+    with open(system.path / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if version_stamp(system.path) != system.stamp:
+            raise StaleError(f"{system.path}: the artifacts changed on disk since they were "
+                             "loaded; load them again")
+        yield
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -264,6 +317,7 @@ def _save_index(index: ItemIndex, info: dict[str, Any], path: Path) -> None:
 
 def load_system(path: Path) -> System:
     manifest_path = path / MANIFEST
+    stamp = version_stamp(path)  # before reading: a change from here on shows as a newer stamp
     if not manifest_path.is_file():
         raise RecfunnelError(f"{path}: not a recfunnel artifact directory (no {MANIFEST}); "
                              "create one with `recfunnel fit --out DIR`")
@@ -287,7 +341,7 @@ def load_system(path: Path) -> System:
     heldout_path = path / "heldout.parquet"
     heldout = pd.read_parquet(heldout_path) if heldout_path.is_file() else None
     dataset = Dataset(manifest["dataset"]["name"], history, users, items)
-    return System(path, manifest, dataset, heldout, retrieval, ranker)
+    return System(path, manifest, dataset, heldout, retrieval, ranker, stamp)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -406,17 +406,29 @@ def serve(
     redis_url: Annotated[str, typer.Option("--redis-url")] = "redis://localhost:6379/0",
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Server processes on the one port, each answering one request "
+                                 "at a time: about one per core for throughput.")] = 1,
 ) -> None:
     """Serve the funnel over HTTP: GET /users/{id}/recommendations, POST /events, POST /items,
-    GET /items/{id}/similar, /health, /metrics, a web page at /, API docs at /docs."""
+    GET /items/{id}/similar, /health, /metrics, a web page at /, API docs at /docs. The server
+    follows the artifact directory: a new version written there is loaded and swapped in."""
     import uvicorn
 
     from recfunnel.serving.app import create_app
-    from recfunnel.serving.service import StoreConfig
+    from recfunnel.serving.service import Service, StoreConfig
+    from recfunnel.serving.workers import serve_workers
 
-    application = create_app(artifacts, StoreConfig(store.value, redis_url))
-    console.print(f"serving {artifacts} on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    config = StoreConfig(store.value, redis_url)
+    where = f"serving {artifacts} on http://{host}:{port} (docs at /docs)"
+    if workers == 1:
+        application = create_app(artifacts, config)
+        console.print(where)
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+        return
+    Service.load(artifacts, config).close()  # a user's mistake shows here, not once per worker
+    console.print(f"{where} with {workers} worker processes")
+    serve_workers(artifacts, config, host, port, workers)
 
 
 @items_app.command("add")

@@ -15,3 +15,7 @@ class NotFoundError(RecfunnelError):
 
 class ConflictError(RecfunnelError):
     """A request that clashes with what exists, such as an item id already in the catalog."""
+
+
+class StaleError(ConflictError):
+    """A change to artifacts that another process has changed since this one loaded them."""

@@ -14,18 +14,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(artifacts, port):
+def start(artifacts, port, workers=1):
+    """`recfunnel serve` on ``port``, once each of its ``workers`` processes has answered (a
+    new connection per request: the kernel hands each to any of them)."""
     proc = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
-                             str(artifacts), "--port", str(port)],
+                             str(artifacts), "--port", str(port), "--workers", str(workers)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
+    deadline, seen = time.time() + 90, set()
     while time.time() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            seen.add(httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["process"])
+            if len(seen) == workers:
                 return proc
         except httpx.TransportError:
             time.sleep(0.2)
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read().decode())
     proc.kill()
-    raise AssertionError("the server did not come up in 60 s")
+    raise AssertionError(f"{len(seen)} of {workers} server processes came up in 90 s")

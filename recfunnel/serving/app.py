@@ -4,12 +4,17 @@ Prometheus metrics, a web page, and a new artifact version swapped in while serv
 Endpoints are ``async`` and do their (sub-millisecond to few-millisecond) work on the event loop,
 one request at a time per process: PyTorch and FAISS run single-threaded on the request path
 anyway, and nothing needs a lock. Loading a new version runs in a worker thread; the swap itself
-is one reference assignment between two requests.
+is one reference assignment between two requests. Each process follows its artifact directory
+(``recfunnel.serving.versions``); ``serve --workers N`` runs N such processes on one port
+(``recfunnel.serving.workers``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,17 +27,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest,
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
 )
 from pydantic import BaseModel, Field, model_validator
 
 import recfunnel
-from recfunnel.errors import ConflictError, NotFoundError, RecfunnelError
+from recfunnel.errors import ConflictError, NotFoundError, RecfunnelError, StaleError
 from recfunnel.serving.service import Service, StoreConfig
+from recfunnel.serving.versions import Pointer, wanted
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01,
                    0.025, 0.05, 0.1, 0.5)
 MAX_K = 100
+FOLLOW_SECONDS = 0.5  # how often a process looks for a new artifact version
+ADD_ATTEMPTS = 5  # POST /items racing other processes' additions: tries before a 409
+log = logging.getLogger(__name__)
 
 
 class EventIn(BaseModel):
@@ -60,13 +69,41 @@ class Reload(BaseModel):
     artifacts: str | None = Field(None, description="Artifact directory; default: the current one.")
 
 
-def create_app(artifacts: Path, store: StoreConfig | None = None) -> FastAPI:
-    """The service over ``artifacts`` (a directory written by ``recfunnel fit``)."""
+def create_app(artifacts: Path, store: StoreConfig | None = None,
+               shared: Path | None = None) -> FastAPI:
+    """The service over ``artifacts`` (a directory written by ``recfunnel fit``). ``shared``: a
+    directory the worker processes of one server share (``serve --workers``)."""
     store = store or StoreConfig()
+    pointer = Pointer(shared) if shared else None
+    loading = asyncio.Lock()  # one load at a time per process
+
+    async def load(path: Path | None = None) -> Service:
+        """Load ``path`` (default: the version the directories name now) in a worker thread and
+        swap it in; returns the service that serves from then on."""
+        async with loading:
+            old = service()
+            path = path or wanted(old.system.path, old.system.stamp, pointer)
+            if path is None:
+                return old
+            new = await run_in_threadpool(Service.load, path, old.store_config)
+            app.state.service = new
+            old.close()
+            return new
+
+    async def follow() -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            try:
+                await load()
+            except Exception:  # a half-written or broken version: keep serving, look again
+                log.exception("loading a new artifact version failed; still serving %s",
+                              service().system.path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower = asyncio.create_task(follow())
         yield
+        follower.cancel()
         app.state.service.close()
 
     app = FastAPI(title="recfunnel", version=recfunnel.__version__, lifespan=lifespan,
@@ -100,7 +137,7 @@ def create_app(artifacts: Path, store: StoreConfig | None = None) -> FastAPI:
     @app.get("/health")
     async def health() -> dict[str, Any]:
         s = service()
-        return {"status": "ok", "artifacts": str(s.system.path),
+        return {"status": "ok", "artifacts": str(s.system.path), "process": os.getpid(),
                 "created": s.system.manifest.get("created"), "store": s.store_config.kind,
                 "users": s.system.dataset.n_users, "items": s.system.dataset.n_items}
 
@@ -160,10 +197,15 @@ def create_app(artifacts: Path, store: StoreConfig | None = None) -> FastAPI:
     @app.post("/items", status_code=201)
     async def items(item: ItemIn) -> dict[str, Any]:
         """A new item, embedded from its content by the item tower and retrievable at once."""
-        s = service()
-        # on the event loop, not in a thread: the index and catalog change while no request runs
-        index = s.add_item(item.item_id, item.title, item.genres, item.year)
-        return {"added": True, **s.describe(index)}
+        for attempt in range(ADD_ATTEMPTS):
+            s = await load()  # the version all workers serve now (a no-op when it is this one)
+            try:
+                # on the event loop, not in a thread: the catalog changes while no request runs
+                index = s.add_item(item.item_id, item.title, item.genres, item.year)
+                return {"added": True, **s.describe(index)}
+            except StaleError:  # another process changed the catalog since: load its version
+                if attempt == ADD_ATTEMPTS - 1:
+                    raise
 
     @app.get("/items/{item_id}/similar")
     async def similar(item_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
@@ -174,16 +216,21 @@ def create_app(artifacts: Path, store: StoreConfig | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        """This process's metrics, or with several workers all of theirs, summed."""
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            summed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(summed)
+            return Response(generate_latest(summed), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/reload")
     async def reload(body: Reload) -> dict[str, Any]:
-        """Load an artifact version in a worker thread, then swap it in between two requests."""
-        old = service()
-        path = Path(body.artifacts) if body.artifacts else old.system.path
-        new = await run_in_threadpool(Service.load, path, old.store_config)
-        app.state.service = new
-        old.close()
+        """Load an artifact version in a worker thread, then swap it in between two requests;
+        the server's other worker processes follow within a second or two."""
+        path = Path(body.artifacts) if body.artifacts else service().system.path
+        new = await load(path)
+        if pointer:
+            pointer.write(path)
         return {"reloaded": True, "artifacts": str(path),
                 "created": new.system.manifest.get("created")}
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recfunnel.artifacts import System, add_items, load_system
+from recfunnel.artifacts import System, add_items, load_system, reading
 from recfunnel.errors import NotFoundError, RecfunnelError
 from recfunnel.index.offline import indexable
 from recfunnel.serving.online import Answer, OnlineFunnel
@@ -40,8 +40,10 @@ class Service:
 
     @classmethod
     def load(cls, path: Path, store_config: StoreConfig) -> Service:
-        system = load_system(path)
-        if not indexable(system.retrieval) or system.index is None:
+        with reading(path):  # the index is read lazily: within the lock too
+            system = load_system(path)
+            index = system.index if indexable(system.retrieval) else None
+        if index is None:
             raise RecfunnelError(f"{path}: serving needs a two-tower artifact with an index "
                                  f"(this one is {system.retrieval.name}); fit --model two-tower")
         single_thread()

@@ -2,13 +2,16 @@
 cold start, new items, metrics, and clear 4xx answers for bad input (fuzzed: never a 5xx)."""
 
 import shutil
+import time
 from urllib.parse import quote
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recfunnel.artifacts import add_items, load_system
 from recfunnel.serving.app import create_app
 
 
@@ -87,6 +90,23 @@ def test_new_item_is_served_at_once_and_ids_are_checked(client):
     assert client.post("/items", json={"item_id": "900001"}).status_code == 409
     assert client.post("/items", json={"item_id": "not-a-number"}).status_code == 400
     assert client.post("/events", json={"user_id": "1", "item_id": "900001"}).status_code == 201
+
+
+def test_the_service_follows_a_version_another_process_wrote(tmp_path, small_funnel_dir):
+    served = shutil.copytree(small_funnel_dir, tmp_path / "served")
+    with TestClient(create_app(served)) as client:
+        assert client.get("/items/900001/similar").status_code == 404
+        other = load_system(served)  # as `recfunnel items add` would, while the server runs
+        add_items(other, pd.DataFrame({"item_id": [900001], "title": ["Elsewhere (2001)"],
+                                       "genres": [["Drama"]], "year": [2001.0]}))
+        deadline = time.time() + 20
+        while client.get("/items/900001/similar").status_code != 200:
+            assert time.time() < deadline, "the new version was not loaded"
+            time.sleep(0.1)
+        assert client.get("/health").json()["items"] == 201
+        # and an item added here now extends that version, not the one loaded first
+        assert client.post("/items", json={"item_id": "900002"}).status_code == 201
+    assert {900001, 900002} <= set(load_system(served).dataset.items["item_id"])
 
 
 def test_similar_items_and_unknown_ids(client):

@@ -1,5 +1,6 @@
-"""`recfunnel serve` as a real process on loopback: an acknowledged event survives SIGKILL, and a
-new artifact version is swapped in under load with no failed request."""
+"""`recfunnel serve` as a real process on loopback: an acknowledged event survives SIGKILL, a
+new artifact version is swapped in under load with no failed request, and several worker
+processes serve one catalog, one version and one set of metrics."""
 
 import os
 import shutil
@@ -90,3 +91,59 @@ def test_new_version_swaps_in_without_a_failed_request(served, tmp_path):
         proc.kill()
         proc.wait()
     assert len(statuses) > 20 and set(statuses) == {200}
+
+
+def by_process(port, path, n=40):
+    """``path``'s answer from each worker process: a new connection per request."""
+    answers = {}
+    for _ in range(n):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            answers[client.get("/health").json()["process"]] = client.get(path)
+    return answers
+
+
+def eventually(check, seconds=20):
+    deadline = time.time() + seconds
+    while not check():
+        assert time.time() < deadline
+        time.sleep(0.2)
+
+
+def test_workers_share_the_catalog_the_version_and_the_metrics(served, tmp_path):
+    second = shutil.copytree(served, tmp_path / "second")
+    port = free_port()
+    proc = start(served, port, workers=2)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        statuses = []
+
+        def add(n):  # four clients at once, new connections: the workers race each other
+            for item in range(900000 + n, 900008, 4):
+                statuses.append(httpx.post(f"{base}/items", json={"item_id": str(item)},
+                                           timeout=60).status_code)
+        adders = [threading.Thread(target=add, args=(n,)) for n in range(4)]
+        for t in adders:
+            t.start()
+        for t in adders:
+            t.join()
+        assert statuses == [201] * 8
+        eventually(lambda: {a.json()["items"] for a in by_process(port, "/health").values()}
+                   == {200 + 8})
+        answers = by_process(port, "/items/900007/similar?k=3")
+        assert len(answers) == 2 and {a.status_code for a in answers.values()} == {200}
+
+        assert httpx.post(f"{base}/events", json={"user_id": "1", "item_id": "900003"}
+                          ).status_code == 201
+        histories = by_process(port, "/users/1/history?n=1").values()
+        assert {h.json()["items"][0]["item_id"] for h in histories} == {"900003"}
+
+        metrics = httpx.get(f"{base}/metrics").text  # summed over both processes
+        assert 'recfunnel_request_seconds_count{endpoint="/items",status="201"} 8.0' in metrics
+
+        assert httpx.post(f"{base}/admin/reload", json={"artifacts": str(second)},
+                          timeout=60).status_code == 200
+        eventually(lambda: {a.json()["artifacts"] for a in by_process(port, "/health").values()}
+                   == {str(second)})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
