@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from recfunnel.serving.service import StoreConfig
+from recfunnel.serving.versions import Pointer
 
 # the settings reach the worker processes through the environment
 ENV_ARTIFACTS, ENV_STORE, ENV_REDIS_URL, ENV_SHARED = (
@@ -48,9 +49,10 @@ def serve_workers(artifacts: Path, store: StoreConfig, host: str, port: int,
 
 def app_from_environment() -> FastAPI:
     """One worker process: the app, from the settings :func:`serve_workers` left in the
-    environment."""
+    environment, over the version the others serve (a worker started again after a crash may
+    come up after a reload)."""
     from recfunnel.serving.app import create_app  # after PROMETHEUS_MULTIPROC_DIR is read
 
-    return create_app(Path(os.environ[ENV_ARTIFACTS]),
-                      StoreConfig(os.environ[ENV_STORE], os.environ[ENV_REDIS_URL]),
-                      Path(os.environ[ENV_SHARED]))
+    shared = Path(os.environ[ENV_SHARED])
+    return create_app(Pointer(shared).read() or Path(os.environ[ENV_ARTIFACTS]),
+                      StoreConfig(os.environ[ENV_STORE], os.environ[ENV_REDIS_URL]), shared)

@@ -144,6 +144,15 @@ def test_workers_share_the_catalog_the_version_and_the_metrics(served, tmp_path)
                           timeout=60).status_code == 200
         eventually(lambda: {a.json()["artifacts"] for a in by_process(port, "/health").values()}
                    == {str(second)})
+
+        crashed = httpx.get(f"{base}/health").json()["process"]
+        os.kill(crashed, signal.SIGKILL)  # uvicorn starts another: on the version now served
+
+        def replaced():
+            answers = by_process(port, "/health")
+            return (len(answers) == 2 and crashed not in answers
+                    and {a.json()["artifacts"] for a in answers.values()} == {str(second)})
+        eventually(replaced, seconds=60)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
