@@ -32,6 +32,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field, model_validator
 
 import recfunnel
+from recfunnel.artifacts import version_stamp
 from recfunnel.errors import ConflictError, NotFoundError, RecfunnelError, StaleError
 from recfunnel.serving.service import Service, StoreConfig
 from recfunnel.serving.versions import Pointer, wanted
@@ -91,13 +92,18 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
             return new
 
     async def follow() -> None:
+        failed = None  # a version that would not load is not tried again until it changes
         while True:
             await asyncio.sleep(FOLLOW_SECONDS)
+            current = service().system
+            target = wanted(current.path, current.stamp, pointer)
+            if target is None or (target, version_stamp(target)) == failed:
+                continue
             try:
                 await load()
-            except Exception:  # a half-written or broken version: keep serving, look again
-                log.exception("loading a new artifact version failed; still serving %s",
-                              service().system.path)
+            except Exception:  # a broken version: keep serving the one loaded
+                failed = (target, version_stamp(target))
+                log.exception("could not load %s; still serving %s", target, current.path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

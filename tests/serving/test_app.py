@@ -1,6 +1,7 @@
 """The HTTP service in-process: the whole funnel per request, events that change the next list,
 cold start, new items, metrics, and clear 4xx answers for bad input (fuzzed: never a 5xx)."""
 
+import json
 import shutil
 import time
 from urllib.parse import quote
@@ -11,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recfunnel.artifacts import add_items, load_system
-from recfunnel.serving.app import create_app
+from recfunnel.artifacts import add_items, load_system, write_manifest
+from recfunnel.serving.app import FOLLOW_SECONDS, create_app
 
 
 @pytest.fixture()
@@ -107,6 +108,24 @@ def test_the_service_follows_a_version_another_process_wrote(tmp_path, small_fun
         # and an item added here now extends that version, not the one loaded first
         assert client.post("/items", json={"item_id": "900002"}).status_code == 201
     assert {900001, 900002} <= set(load_system(served).dataset.items["item_id"])
+
+
+def test_a_broken_version_is_logged_once_and_the_loaded_one_kept(tmp_path, small_funnel_dir,
+                                                                   caplog):
+    served = shutil.copytree(small_funnel_dir, tmp_path / "served")
+    manifest = served / "manifest.json"
+    good = manifest.read_text()
+    with TestClient(create_app(served)) as client:
+        write_manifest(served, json.loads(good) | {"format_version": 999})
+        time.sleep(6 * FOLLOW_SECONDS)
+        assert client.get("/users/1/recommendations").status_code == 200
+        failures = [r for r in caplog.records if "could not load" in r.getMessage()]
+        assert len(failures) == 1 and "format 999" in failures[0].exc_text
+        write_manifest(served, json.loads(good) | {"created": "a fixed version"})
+        deadline = time.time() + 20
+        while client.get("/health").json()["created"] != "a fixed version":
+            assert time.time() < deadline, "the fixed version was not loaded"
+            time.sleep(0.1)
 
 
 def test_similar_items_and_unknown_ids(client):
