@@ -72,7 +72,7 @@ def request_tower(artifacts: Path | None, dim: int):
     def run() -> None:
         u = int(rng.integers(0, len(lengths)))
         recent = items[offsets[u]:offsets[u] + lengths[u]][-model.history_length:]
-        model.user_vector(recent, users[u], u)
+        model.user_vector(model.window(recent), users[u], u)
     return run
 
 

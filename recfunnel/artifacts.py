@@ -234,7 +234,7 @@ def _commit(system: System, manifest: dict[str, Any],
     written = {role: f"{role}-{version}{Path(name).suffix}" for role, name in replaced.items()}
     try:
         for role, write in writers.items():
-            _replace_file(system.path / written[role], write)
+            replace_file(system.path / written[role], write)
             if role == "retrieval":
                 manifest["stages"]["retrieval"]["file"] = written[role]
             else:
@@ -291,11 +291,11 @@ def _changing(system: System) -> Iterator[None]:
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    _replace_file(path / MANIFEST, lambda p: p.write_text(
+    replace_file(path / MANIFEST, lambda p: p.write_text(
         json.dumps(manifest, indent=2, default=_json_default)))
 
 
-def _replace_file(path: Path, write: Callable[[Path], Any]) -> None:
+def replace_file(path: Path, write: Callable[[Path], Any]) -> None:
     """Write ``path`` under a temporary name beside it, then rename it into place."""
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:

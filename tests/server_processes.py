@@ -1,4 +1,5 @@
-"""Real processes for the tests that need them: a free loopback port, `recfunnel serve`."""
+"""Real processes for the tests that need them: a free loopback port, `recfunnel serve`, and
+waiting for what a server does in the background."""
 
 import socket
 import subprocess
@@ -32,3 +33,11 @@ def start(artifacts, port, workers=1):
             raise AssertionError(proc.stderr.read().decode())
     proc.kill()
     raise AssertionError(f"{len(seen)} of {workers} server processes came up in 90 s")
+
+
+def eventually(check, seconds=20, what="the condition"):
+    """Until ``check()`` is true, or fail after ``seconds``."""
+    deadline = time.time() + seconds
+    while not check():
+        assert time.time() < deadline, f"{what} did not happen in {seconds} s"
+        time.sleep(0.1)

@@ -268,13 +268,11 @@ class TwoTower(Recommender):
         return history_window(recent, _ZERO, _ZERO, np.array([len(recent)]),
                               self.history_length).numpy()
 
-    def user_vector(self, recent_items: np.ndarray, features: dict[str, Any] | None,
-                    user: int = -1, window: np.ndarray | None = None) -> np.ndarray:
-        """One live request: the user's vector from their recent items (oldest first) and raw
-        features, as a store returns them, through the same feature functions as training.
-        ``user`` is the training index (-1 for a user the model never saw); ``window`` is
-        :meth:`window` of ``recent_items``, for a caller that has built it already."""
-        window = self.window(recent_items) if window is None else window
+    def user_vector(self, window: np.ndarray, features: dict[str, Any] | None,
+                    user: int = -1) -> np.ndarray:
+        """One live request: the user's vector from the :meth:`window` of their recent items and
+        their raw features, as a store returns them, through the same feature functions as
+        training. ``user`` is the training index (-1 for a user the model never saw)."""
         return self._request_tower()(**self._request_inputs(window, features, user))[0]
 
     def _request_inputs(self, window: np.ndarray, features: dict[str, Any] | None,

@@ -97,12 +97,13 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
             await asyncio.sleep(FOLLOW_SECONDS)
             current = service().system
             target = wanted(current.path, current.stamp, pointer)
-            if target is None or (target, version_stamp(target)) == failed:
+            version = target and (target, version_stamp(target))
+            if version is None or version == failed:
                 continue
             try:
                 await load()
             except Exception:  # a broken version: keep serving the one loaded
-                failed = (target, version_stamp(target))
+                failed = version
                 log.exception("could not load %s; still serving %s", target, current.path)
 
     @asynccontextmanager

@@ -58,7 +58,7 @@ class OnlineFunnel:
         if user is None and not features:
             return self._popular(facts, k, clock)
         window = self.model.window(recent)  # the tower's input and a ranking feature
-        vector = self.model.user_vector(recent, features, -1 if user is None else user, window)
+        vector = self.model.user_vector(window, features, -1 if user is None else user)
         clock.lap("user_tower")
         # only what the ranker will score: its depth, filled from every source by quota
         candidates = self.retriever.generator.generate(vector, recent, seen,

@@ -38,7 +38,8 @@ class OnlineRetriever:
         """The user's vector, recent items (oldest first) and seen items, read from the store
         in one round trip, however long the user's history."""
         state = self.store.user_state(user, self.model.history_length)
-        return self.model.user_vector(state.recent, state.features, user), state.recent, state.seen
+        vector = self.model.user_vector(self.model.window(state.recent), state.features, user)
+        return vector, state.recent, state.seen
 
     def retrieve(self, user: int, n: int = 500) -> Candidates:
         vector, recent, seen = self.user_vector(user)

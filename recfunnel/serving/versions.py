@@ -10,11 +10,9 @@ directory they all serve, so that a reload asked of one worker reaches the other
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 
-from recfunnel.artifacts import version_stamp
+from recfunnel.artifacts import replace_file, version_stamp
 
 POINTER_FILE = "artifacts.json"
 
@@ -32,9 +30,9 @@ class Pointer:
             return None
 
     def write(self, artifacts: Path) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
-        tmp.write_text(json.dumps({"artifacts": str(artifacts.resolve())}))
-        os.replace(tmp, self.path)  # a reader sees the old name or the new one
+        """Atomically: a worker reads the old directory's name or the new one's."""
+        replace_file(self.path, lambda p: p.write_text(
+            json.dumps({"artifacts": str(artifacts.resolve())})))
 
 
 def wanted(path: Path, stamp: tuple[int, int] | None, pointer: Pointer | None) -> Path | None:

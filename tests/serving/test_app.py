@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from recfunnel.artifacts import add_items, load_system, write_manifest
 from recfunnel.serving.app import FOLLOW_SECONDS, create_app
+from server_processes import eventually
 
 
 @pytest.fixture()
@@ -100,10 +101,8 @@ def test_the_service_follows_a_version_another_process_wrote(tmp_path, small_fun
         other = load_system(served)  # as `recfunnel items add` would, while the server runs
         add_items(other, pd.DataFrame({"item_id": [900001], "title": ["Elsewhere (2001)"],
                                        "genres": [["Drama"]], "year": [2001.0]}))
-        deadline = time.time() + 20
-        while client.get("/items/900001/similar").status_code != 200:
-            assert time.time() < deadline, "the new version was not loaded"
-            time.sleep(0.1)
+        eventually(lambda: client.get("/items/900001/similar").status_code == 200,
+                   what="loading the new version")
         assert client.get("/health").json()["items"] == 201
         # and an item added here now extends that version, not the one loaded first
         assert client.post("/items", json={"item_id": "900002"}).status_code == 201
@@ -122,10 +121,8 @@ def test_a_broken_version_is_logged_once_and_the_loaded_one_kept(tmp_path, small
         failures = [r for r in caplog.records if "could not load" in r.getMessage()]
         assert len(failures) == 1 and "format 999" in failures[0].exc_text
         write_manifest(served, json.loads(good) | {"created": "a fixed version"})
-        deadline = time.time() + 20
-        while client.get("/health").json()["created"] != "a fixed version":
-            assert time.time() < deadline, "the fixed version was not loaded"
-            time.sleep(0.1)
+        eventually(lambda: client.get("/health").json()["created"] == "a fixed version",
+                   what="loading the fixed version")
 
 
 def test_similar_items_and_unknown_ids(client):

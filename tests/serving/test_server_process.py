@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from server_processes import free_port, start
+from server_processes import eventually, free_port, start
 
 
 @pytest.fixture()
@@ -100,13 +100,6 @@ def by_process(port, path, n=40):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             answers[client.get("/health").json()["process"]] = client.get(path)
     return answers
-
-
-def eventually(check, seconds=20):
-    deadline = time.time() + seconds
-    while not check():
-        assert time.time() < deadline
-        time.sleep(0.2)
 
 
 def test_workers_share_the_catalog_the_version_and_the_metrics(served, tmp_path):
