@@ -27,6 +27,7 @@ import recfunnel
 from recfunnel.data.dataset import Dataset
 from recfunnel.errors import ConflictError, RecfunnelError, StaleError
 from recfunnel.index.ann import IndexConfig, ItemIndex
+from recfunnel.index.candidates import CandidateGenerator
 from recfunnel.index.offline import build_item_index, indexable, load_store
 from recfunnel.ranking.features import ItemTable
 from recfunnel.ranking.ranker import Ranker
@@ -34,7 +35,6 @@ from recfunnel.rerank.chain import RerankConfig, Reranker
 from recfunnel.rerank.slate import ItemFacts
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.registry import model_class
-from recfunnel.retrieval.topk import rank_users
 from recfunnel.serving.funnel import Funnel
 from recfunnel.store.base import FeatureStore, records
 from recfunnel.store.sqlite_store import SQLiteStore
@@ -77,9 +77,13 @@ class System:
             self._table = (ItemTable.build(self.dataset, self.history, vectors,
                                            getattr(self, "_table", None))
                            if self.ranker is not None else None)
+            self._generator = (CandidateGenerator.over(self.index, vectors, self.history,
+                                                       self.dataset.genre_matrix())
+                               if self.index is not None else None)
         stage = self.manifest["stages"].get("ranking", {})
         funnel = Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
-                        self.ranker, self._table, stage.get("candidates", 500))
+                        self.ranker, self._table, self._generator,
+                        candidates=stage.get("candidates", 500))
         return replace(funnel, rank_depth=rank_depth) if rank_depth else funnel
 
     @property
@@ -98,9 +102,10 @@ class System:
         return self.path / STORE_FILE
 
     def recommend(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Retrieval's top-``k`` item indices and scores per user, visible history excluded."""
-        return rank_users(lambda batch: self.retrieval.score(batch, self.history), users,
-                          self.history.matrix, k, desc="recommending")
+        """The retrieval stage's top-``k`` item indices and scores per user, visible history
+        excluded (for a model with an index: its candidate sources, merged as served)."""
+        lists = self.funnel().retrieve(np.asarray(users, dtype=np.int64), self.history, k)
+        return lists.items, lists.scores
 
 
 def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.DataFrame | None,
@@ -166,6 +171,7 @@ def rebuild_index(system: System, config: IndexConfig) -> dict[str, Any]:
         _commit(system, system.manifest | {"index": info},
                 {"index": lambda path: _save_index(index, info, path)})
     system._index = index
+    system.__dict__.pop("_facts", None)  # the funnel's candidate sources search the new index
     return info
 
 
@@ -211,7 +217,7 @@ def _add_items(system: System, items: pd.DataFrame, store: FeatureStore | None) 
         "retrieval": lambda path: _save_state(system.retrieval, path)})
     system.dataset.items = catalog
     system.history = system.dataset.history()
-    system.__dict__.pop("_facts", None)  # the funnel's item tables are rebuilt for the new catalog
+    system.__dict__.pop("_facts", None)  # the funnel's item tables and sources: the new catalog
     # (the ranking table keeps its co-occurrence weights: the history has not changed)
     return new
 

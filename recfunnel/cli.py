@@ -169,7 +169,8 @@ def fit(
         evaluation = evaluate_funnel(system)
         system.manifest["test"] = evaluation.to_dict()
         write_manifest(path, system.manifest)
-        _print_funnel(evaluation, f"{cls.name} funnel: held-out test (last item per user)")
+        _print_funnel(evaluation, f"{cls.name} funnel: held-out test (last item per user)",
+                      cls.name)
 
 
 def _model_params(cls: type, assignments: list[str]) -> dict[str, Any]:
@@ -220,13 +221,15 @@ def evaluate(
     name = system.manifest["stages"]["retrieval"]["model"]
     console.print(report_table(evaluation.reports["retrieval"], "retrieval stage at every depth"))
     _print_funnel(evaluation, f"{name} funnel: held-out test (last item per user); final list "
-                              f"of {FINAL_K}")
+                              f"of {FINAL_K}", name)
     console.print(segment_table(evaluation.segments, "by user activity: the same held-out items, "
                                                      "users grouped by history length"))
 
 
-def _print_funnel(evaluation: FunnelEvaluation, title: str) -> None:
-    console.print(funnel_table(evaluation.reports, title))
+def _print_funnel(evaluation: FunnelEvaluation, title: str, model: str) -> None:
+    """The stages, and, where retrieval merges several candidate sources, the model alone."""
+    alone = {} if evaluation.model_alone is None else {f"{model} alone": evaluation.model_alone}
+    console.print(funnel_table(alone | evaluation.reports, title))
     for line in gain_lines(evaluation):
         console.print(line)
 

@@ -18,7 +18,7 @@ from recfunnel.eval.segments import Row, activity_segments
 from recfunnel.pipeline import catalog_stats
 from recfunnel.rerank.chain import RerankConfig
 from recfunnel.rerank.slate import UserFacts
-from recfunnel.retrieval.topk import PAD
+from recfunnel.retrieval.topk import PAD, rank_users
 from recfunnel.serving.funnel import FunnelOutput
 
 FINAL_K = 10
@@ -39,9 +39,13 @@ class FunnelEvaluation:
     gains: dict[str, tuple[float, tuple[float, float]]]
     output: FunnelOutput
     segments: list[Row]  # metrics by length of the users' visible history (``activity_segments``)
+    # the retrieval model's own top items, without the other candidate sources (None when the
+    # retrieval stage is the model alone)
+    model_alone: Report | None = None
 
     def to_dict(self) -> dict:
-        return {**{stage: r.to_dict() for stage, r in self.reports.items()},
+        alone = {} if self.model_alone is None else {"model_alone": self.model_alone.to_dict()}
+        return {**{stage: r.to_dict() for stage, r in self.reports.items()}, **alone,
                 "ndcg10_gains": {name: {"gain": g, "ci95": list(ci)}
                                  for name, (g, ci) in self.gains.items()}}
 
@@ -53,10 +57,16 @@ def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
     item (full ranking; the final list is ``FINAL_K`` long), and each stage's NDCG@10 gain over
     the one before it on the same users. ``output``: the funnel's lists, when already run."""
     heldout = _heldout(system)
-    targets = heldout["item"].to_numpy()
+    users, targets = heldout["user"].to_numpy(), heldout["item"].to_numpy()
+    model_alone = None
     if output is None:
-        output = system.funnel(rerank, rank_depth).run(heldout["user"].to_numpy(),
-                                                       system.history, k=FINAL_K)
+        funnel = system.funnel(rerank, rank_depth)
+        output = funnel.run(users, system.history, k=FINAL_K)
+        if funnel.generator is not None:
+            items, _ = rank_users(lambda b: system.retrieval.score(b, system.history), users,
+                                  system.history.matrix, funnel.candidates)
+            model_alone = stage_reports({"alone": items}, targets, _catalog(system),
+                                        n_bootstrap=n_bootstrap)["alone"]
     lists = {stage: output.lists[stage].items for stage in output.lists}
     if system.ranker is None:
         del lists["ranking"]
@@ -64,10 +74,10 @@ def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
     gains = {f"{after} vs {before}": paired_gain(lists[before], lists[after], targets,
                                                  n_bootstrap=n_bootstrap)
              for before, after in zip(stages, stages[1:])}
-    segments = activity_segments(lists, targets,
-                                 system.history.lengths()[heldout["user"].to_numpy()])
+    segments = activity_segments(lists, targets, system.history.lengths()[users])
     return FunnelEvaluation(stage_reports(lists, targets, _catalog(system),
-                                          n_bootstrap=n_bootstrap), gains, output, segments)
+                                          n_bootstrap=n_bootstrap), gains, output, segments,
+                            model_alone)
 
 
 def tradeoff(system: System, output: FunnelOutput,

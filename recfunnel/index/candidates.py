@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from tqdm import tqdm
+
 from recfunnel.data.arrays import row_indices
+from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
+from recfunnel.retrieval.topk import PAD
 
 SOURCES = ("two-tower", "item-to-item", "genre-popular", "popular")
 
@@ -62,6 +66,13 @@ class CandidateGenerator:
         self.by_genre = [self._rank_genre(g) for g in range(genres.shape[1])]
         self._blocked = np.zeros(len(popularity), dtype=bool)
 
+    @classmethod
+    def over(cls, index: ItemIndex, item_vectors: np.ndarray, history: History,
+             genres: sp.spmatrix, quotas: Quotas | None = None) -> CandidateGenerator:
+        """A generator whose popular sources count the interactions of ``history``."""
+        counts = np.bincount(history.interactions["item"], minlength=len(item_vectors))
+        return cls(index, item_vectors, counts.astype(np.float64), genres, quotas)
+
     def _rank_genre(self, g: int) -> np.ndarray:
         members = self.genres.indices[self.genres.indptr[g]:self.genres.indptr[g + 1]]
         return members[np.argsort(-self.popularity[members], kind="stable")]
@@ -102,6 +113,22 @@ class CandidateGenerator:
             return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int8))
         return Candidates(np.concatenate(items), np.concatenate(scores).astype(np.float32),
                           np.repeat(np.array(sources, dtype=np.int8), [len(i) for i in items]))
+
+    def lists(self, user_vectors: np.ndarray, windows: np.ndarray, seen: sp.csr_matrix,
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`generate` for many users, one by one as requests arrive: ``windows`` [U, L]
+        their last items, oldest first, -1 padded; ``seen`` [U, n_items] their histories. Items
+        [U, n] (PAD padded) and each one's source, an index into ``SOURCES`` (-1 on PAD)."""
+        items = np.full((len(user_vectors), n), PAD, dtype=np.int64)
+        sources = np.full((len(user_vectors), n), -1, dtype=np.int8)
+        for row in tqdm(range(len(user_vectors)), desc="candidate sources", disable=None,
+                        leave=False):
+            window = windows[row]
+            found = self.generate(user_vectors[row], window[window >= 0],
+                                  seen.indices[seen.indptr[row]:seen.indptr[row + 1]], n)
+            items[row, :len(found.items)] = found.items
+            sources[row, :len(found.items)] = found.sources
+        return items, sources
 
     def _source(self, source: str, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
                 picked: list[np.ndarray], want: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """Training examples for the ranking model: each user's last few interactions, each seen from
 the moment before it, so that the retrieval model that produces the candidates never trained on
-the positives (otherwise retrieval's scores would look better to the ranker than they are)."""
+the positives (otherwise retrieval's scores would look better to the ranker than they are). The
+candidates come from the same sources, merged the same way, as a live request's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from recfunnel.data.dataset import Dataset
+from recfunnel.index.ann import IndexConfig, ItemIndex
+from recfunnel.index.candidates import CandidateGenerator
 from recfunnel.ranking.ranker import Queries
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
@@ -28,11 +31,14 @@ def hold_out_last(interactions: pd.DataFrame, n: int) -> tuple[pd.DataFrame, np.
 def ranking_queries(retrieval: TwoTower, dataset: Dataset, interactions: pd.DataFrame,
                     position: np.ndarray, n_candidates: int) -> Queries:
     """Labelled candidates for every held-out ``position``: the history is everything the user
-    did before that interaction, the label is the interaction itself."""
+    did before that interaction (popularity included), the label is the interaction itself."""
+    index = ItemIndex.build(retrieval.item_vectors_, IndexConfig(kind="flat"))
+    genres = dataset.genre_matrix()
     parts = []
     for k in range(int(position.max(initial=-1)) + 1):
-        before = interactions[(position < 0) | (position > k)]
+        before = dataset.history(interactions[(position < 0) | (position > k)])
         targets = interactions[position == k].sort_values("user", kind="stable")
-        parts.append(Queries.retrieve(retrieval, dataset.history(before),
-                                      targets["user"].to_numpy(), n_candidates, targets))
+        generator = CandidateGenerator.over(index, retrieval.item_vectors_, before, genres)
+        parts.append(Queries.generate(generator, retrieval, before, targets["user"].to_numpy(),
+                                      n_candidates, targets))
     return Queries.concat(parts)

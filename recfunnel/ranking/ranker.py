@@ -4,7 +4,7 @@ user, with the item the user actually watched next as the positive."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -16,9 +16,10 @@ from tqdm import tqdm
 
 from recfunnel.data.history import History
 from recfunnel.exported import ExportedModel
+from recfunnel.index.candidates import CandidateGenerator
 from recfunnel.ranking.features import DENSE, ItemTable, candidate_features
 from recfunnel.ranking.model import RankerNet, ranking_score
-from recfunnel.retrieval.topk import PAD, rank_users
+from recfunnel.retrieval.topk import PAD
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
 ONNX_KEY = "scoring_onnx"
@@ -40,30 +41,41 @@ class Queries:
     user_vectors: np.ndarray  # [Q, d]
     recent: np.ndarray  # [Q, L]
     seen: sp.csr_matrix  # [Q, n_items] the visible history
+    sources: np.ndarray  # [Q, C] each candidate's source, an index into SOURCES; -1 on PAD
     targets: np.ndarray | None = None  # [Q] the next item
     ratings: np.ndarray | None = None  # [Q] its rating, NaN when unknown
 
     @classmethod
-    def retrieve(cls, retrieval: TwoTower, history: History, users: np.ndarray, n: int,
-                 next_items: pd.DataFrame | None = None) -> Queries:
-        """Top-``n`` unseen candidates of ``users`` from their visible ``history``;
-        ``next_items`` (one row per user, in the order of ``users``: item, optional rating)
-        labels them for training."""
+    def generate(cls, generator: CandidateGenerator, retrieval: TwoTower, history: History,
+                 users: np.ndarray, n: int, next_items: pd.DataFrame | None = None) -> Queries:
+        """Up to ``n`` candidates of ``users`` from the candidate sources, as a live request
+        gets them, given their visible ``history``; ``next_items`` (one row per user, in the
+        order of ``users``: item, optional rating) labels them for training."""
         users = np.asarray(users, dtype=np.int64)
-        items, scores = rank_users(lambda b: retrieval.score(b, history), users, history.matrix,
-                                   n, desc="retrieving candidates")
-        real = items != PAD
-        scores[~real] = 0.0
         with torch.no_grad():
             vectors = retrieval.user_vectors(users, history).numpy()
+        windows, seen = retrieval.windows(users, history).numpy(), history.matrix[users]
+        items, sources = generator.lists(vectors, windows, seen, n)
+        return cls.of(users, items, sources, generator.item_vectors, vectors, windows, seen,
+                      next_items)
+
+    @classmethod
+    def of(cls, users: np.ndarray, items: np.ndarray, sources: np.ndarray,
+           item_vectors: np.ndarray, user_vectors: np.ndarray, windows: np.ndarray,
+           seen: sp.csr_matrix, next_items: pd.DataFrame | None = None) -> Queries:
+        """Queries over candidate ``items`` [Q, C] (PAD padded) of the given ``sources``; the
+        retrieval score is the two towers' inner product, whichever source found the item."""
+        real = items != PAD
+        candidates = np.where(real, items, 0)
+        scores = np.matmul(item_vectors[candidates], user_vectors[:, :, None])[..., 0]
+        scores[~real] = 0.0
         targets = ratings = None
         if next_items is not None:
             targets = next_items["item"].to_numpy(dtype=np.int64)
             ratings = (next_items["rating"].to_numpy(dtype=np.float64) if "rating" in next_items
                        else np.full(len(users), np.nan))
-        return cls(users, np.where(real, items, 0), real, scores, vectors,
-                   retrieval.windows(users, history).numpy(), history.matrix[users], targets,
-                   ratings)
+        return cls(users, candidates, real, scores, user_vectors, windows, seen, sources,
+                   targets, ratings)
 
     @classmethod
     def concat(cls, parts: list[Queries]) -> Queries:
@@ -78,11 +90,6 @@ class Queries:
 
     def __len__(self) -> int:
         return len(self.users)
-
-    def head(self, n: int) -> Queries:
-        """The same queries with only their first ``n`` candidates."""
-        return replace(self, candidates=self.candidates[:, :n], real=self.real[:, :n],
-                       retrieval_scores=self.retrieval_scores[:, :n])
 
     def features(self, table: ItemTable, rows: Any = None) -> dict[str, np.ndarray]:
         """Ranking features of the queries at ``rows`` (default: all, without copying: indexing
@@ -114,8 +121,14 @@ class Ranker:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def fit(self, table: ItemTable, queries: Queries) -> Ranker:
-        """Train on labelled ``queries``; early stopping on the NDCG@10 of a tenth of the users."""
-        torch.manual_seed(self.seed)
+        """Train on labelled ``queries``; early stopping on the NDCG@10 of a tenth of the users.
+        Torch's global random stream is left as it was: what trains next (``fit``'s retrieval
+        refit) does not change with the ranker."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self._fit(table, queries)
+
+    def _fit(self, table: ItemTable, queries: Queries) -> Ranker:
         rng = np.random.default_rng(self.seed)
         positions = queries.positions()
         liked = torch.from_numpy(np.where(np.isnan(queries.ratings), np.nan,

@@ -4,12 +4,13 @@ and ``report`` all read their lists from here, so every stage is measured as it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from tqdm import tqdm
 
 from recfunnel.data.history import History
+from recfunnel.index.candidates import SOURCES, CandidateGenerator
 from recfunnel.ranking.features import ItemTable
 from recfunnel.ranking.ranker import Queries, Ranker
 from recfunnel.rerank.chain import Reranker
@@ -18,14 +19,23 @@ from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.topk import PAD, rank_users
 
 STAGES = ("retrieval", "ranking", "final")
+SOURCE_NAMES = np.array(SOURCES)
 
 
 @dataclass
 class StageLists:
-    """Per user, a stage's items best first (PAD padded) and their scores."""
+    """Per user, a stage's items best first (PAD padded) and their scores; for candidates,
+    also each item's source (an index into ``SOURCES``) and retrieval score."""
 
     items: np.ndarray
     scores: np.ndarray
+    sources: np.ndarray | None = None
+    retrieval_scores: np.ndarray | None = None
+
+    @classmethod
+    def concat(cls, parts: list[StageLists]) -> StageLists:
+        return cls(*(None if getattr(parts[0], f.name) is None else
+                     np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
 
 @dataclass
@@ -36,15 +46,19 @@ class FunnelOutput:
 
 @dataclass
 class Funnel:
-    """``candidates`` items from retrieval, of which the ``rank_depth`` best are reordered by
-    ``ranker`` (when there is one: on ML-100K ranking 100, 200 or all 500 gives the same
-    NDCG@10 within 0.001, BENCHMARKS.md), then ``reranker`` picks the final list from the ranked
-    head (``pool`` items)."""
+    """``candidates`` items from retrieval, then ``rank_depth`` items reordered by ``ranker``
+    (when there is one; on ML-100K ranking 100, 200 or all 500 gives the same NDCG@10 within
+    0.001, BENCHMARKS.md), then ``reranker`` picks the final list from the ranked head
+    (``pool`` items). With a candidate ``generator`` (two-tower models: the ANN index merged
+    with the other sources), both lists come from it as a live request's do, the ranked one
+    generated at ``rank_depth``; without one, the model's own top items, the ranked list their
+    head."""
 
     retrieval: Recommender
     reranker: Reranker
     ranker: Ranker | None = None
     table: ItemTable | None = None
+    generator: CandidateGenerator | None = None
     candidates: int = 500
     rank_depth: int = 100
     pool: int = 100
@@ -56,16 +70,14 @@ class Funnel:
         parts = [self._retrieve_and_rank(users[lo:lo + batch_size], history)
                  for lo in tqdm(range(0, len(users), batch_size), desc="funnel", disable=None,
                                 leave=False)]
-        retrieved, ranked = (StageLists(np.concatenate([p[i].items for p in parts]),
-                                        np.concatenate([p[i].scores for p in parts]))
-                             for i in (0, 1))
+        retrieved, ranked = (StageLists.concat([p[i] for p in parts]) for i in (0, 1))
         return self.finish(retrieved, ranked, UserFacts.from_history(history, users), k)
 
     def finish(self, retrieved: StageLists, ranked: StageLists, facts: list[UserFacts],
                k: int) -> FunnelOutput:
         """The re-ranking stage over lists the stages before it produced: run alone, it compares
         re-ranking configurations without retrieving and ranking again."""
-        final = [self.final_list(retrieved, ranked, row, user, k) for row, user in enumerate(facts)]
+        final = [self.final_list(ranked, row, user, k) for row, user in enumerate(facts)]
         width = max([len(s) for s in final] + [k])
         final_lists = StageLists(np.full((len(final), width), PAD),
                                  np.full((len(final), width), -np.inf))
@@ -75,41 +87,46 @@ class Funnel:
         return FunnelOutput({"retrieval": retrieved, "ranking": ranked, "final": final_lists},
                             final)
 
+    def retrieve(self, users: np.ndarray, history: History, n: int) -> StageLists:
+        """The retrieval stage's top ``n`` for ``users``: from the candidate sources when the
+        funnel has them, else the model's best unseen items."""
+        if self.generator is None:
+            items, scores = rank_users(lambda b: self.retrieval.score(b, history), users,
+                                       history.matrix, n, desc="retrieving")
+            return StageLists(items, scores)
+        queries = Queries.generate(self.generator, self.retrieval, history, users, n)
+        return StageLists(np.where(queries.real, queries.candidates, PAD),
+                          queries.retrieval_scores, queries.sources, queries.retrieval_scores)
+
     def _retrieve_and_rank(self, users: np.ndarray,
                            history: History) -> tuple[StageLists, StageLists]:
-        if self.ranker is None:
-            items, scores = rank_users(lambda b: self.retrieval.score(b, history), users,
-                                       history.matrix, self.candidates, desc="retrieving")
-            return StageLists(items, scores), StageLists(items, scores)
-        return self.rank(Queries.retrieve(self.retrieval, history, users, self.candidates))
+        retrieved = self.retrieve(users, history, self.candidates)
+        if self.generator is None:
+            return retrieved, retrieved
+        return retrieved, self.rank(Queries.generate(self.generator, self.retrieval, history,
+                                                     users, self.rank_depth))
 
-    def rank(self, queries: Queries) -> tuple[StageLists, StageLists]:
-        """Retrieval's candidates as given, and the first ``rank_depth`` of them reordered by the
-        ranking model (by retrieval score when there is none)."""
-        retrieved = StageLists(np.where(queries.real, queries.candidates, PAD),
-                               queries.retrieval_scores)
-        head = queries.head(self.rank_depth)
-        scores = (self.ranker.score(self.table, head) if self.ranker is not None else
-                  np.where(head.real, head.retrieval_scores, -np.inf))
+    def rank(self, queries: Queries) -> StageLists:
+        """The candidates of ``queries`` reordered by the ranking model (by retrieval score
+        when there is none)."""
+        scores = (self.ranker.score(self.table, queries) if self.ranker is not None else
+                  np.where(queries.real, queries.retrieval_scores, -np.inf))
         order = np.argsort(-scores, axis=1, kind="stable")
-        items = retrieved.items[:, :order.shape[1]]
-        return retrieved, StageLists(np.take_along_axis(items, order, 1),
-                                     np.take_along_axis(scores, order, 1))
+        items = np.where(queries.real, queries.candidates, PAD)
+        return StageLists(*(np.take_along_axis(x, order, 1) for x in (
+            items, scores, queries.sources, queries.retrieval_scores)))
 
-    def final_list(self, retrieved: StageLists, ranked: StageLists, row: int, user: UserFacts,
-                   k: int, sources: np.ndarray | None = None) -> Slate:
-        """The re-ranked top ``k`` of one row, picked from the ranked head (``pool`` items);
-        ``sources`` names the candidate source of each of the row's retrieved items (default:
-        the retrieval model)."""
+    def final_list(self, ranked: StageLists, row: int, user: UserFacts, k: int) -> Slate:
+        """The re-ranked top ``k`` of one row, picked from the ranked head (``pool`` items),
+        each item explained by its source and its scores."""
         items = ranked.items[row, :self.pool]
-        items = items[items != PAD]
-        found = retrieved.items[row]
-        by_item = np.argsort(found, kind="stable")
-        position = by_item[np.searchsorted(found, items, sorter=by_item)]  # in retrieval's list
-        details = {"source": (sources[position] if sources is not None
-                              else np.full(len(items), self.retrieval.name)),
-                   "retrieval_score": retrieved.scores[row, position]}
+        items = items[items != PAD]  # PAD slots sort last
+        n = len(items)
+        details = {"source": (SOURCE_NAMES[ranked.sources[row, :n]] if ranked.sources is not None
+                              else np.full(n, self.retrieval.name)),
+                   "retrieval_score": (ranked.scores if ranked.retrieval_scores is None
+                                       else ranked.retrieval_scores)[row, :n]}
         if self.ranker is not None:
-            details["ranking_score"] = ranked.scores[row, :len(items)]
-        slate = Slate.ranked(items, ranked.scores[row, :len(items)], details)
+            details["ranking_score"] = ranked.scores[row, :n]
+        slate = Slate.ranked(items, ranked.scores[row, :n], details)
         return self.reranker.rerank(slate, user, k)

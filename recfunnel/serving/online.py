@@ -14,11 +14,8 @@ from recfunnel.index.candidates import SOURCES
 from recfunnel.ranking.ranker import Queries
 from recfunnel.rerank.slate import Slate, UserFacts
 from recfunnel.serving.funnel import Funnel, StageLists
-from recfunnel.serving.retrieval import OnlineRetriever
 from recfunnel.store.base import FeatureStore
 from recfunnel.retrieval.two_tower_recommender import TwoTower
-
-SOURCE_NAMES = np.array(SOURCES)
 
 
 @dataclass
@@ -33,14 +30,13 @@ class Answer:
 
 
 class OnlineFunnel:
-    def __init__(self, funnel: Funnel, retriever: OnlineRetriever, popularity: np.ndarray):
-        if not isinstance(funnel.retrieval, TwoTower):
-            raise TypeError("online serving needs a two-tower retrieval model")
-        self.funnel, self.retriever = funnel, retriever
+    """The batch :class:`Funnel`'s stages, with the user's history read from ``store``."""
+
+    def __init__(self, funnel: Funnel, store: FeatureStore):
+        if not isinstance(funnel.retrieval, TwoTower) or funnel.generator is None:
+            raise TypeError("online serving needs a two-tower retrieval model and its index")
+        self.funnel, self.store, self.generator = funnel, store, funnel.generator
         self.model: TwoTower = funnel.retrieval
-        self.store: FeatureStore = retriever.store
-        self.popular = np.argsort(-popularity, kind="stable")
-        self.popularity = popularity
 
     def recommend(self, user: int | None, k: int = 10,
                   features: dict[str, Any] | None = None) -> Answer:
@@ -61,43 +57,36 @@ class OnlineFunnel:
         vector = self.model.user_vector(window, features, -1 if user is None else user)
         clock.lap("user_tower")
         # only what the ranker will score: its depth, filled from every source by quota
-        candidates = self.retriever.generator.generate(vector, recent, seen,
-                                                       self.funnel.rank_depth)
+        candidates = self.generator.generate(vector, recent, seen, self.funnel.rank_depth)
         items = candidates.items
         clock.lap("retrieval")
         n_items = len(self.model.item_vectors_)
         # int32 indices: SciPy checks and converts int64 ones, 3x the cost of the whole matrix
         unique_seen = np.unique(seen[seen < n_items]).astype(np.int32)
-        queries = Queries(
-            users=np.array([-1 if user is None else user]),
-            candidates=items[None, :],
-            real=np.ones((1, len(items)), dtype=bool),
-            retrieval_scores=(self.model.item_vectors_[items] @ vector)[None, :],
-            user_vectors=vector[None, :],
-            recent=window,
-            seen=sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
-                                np.array([0, len(unique_seen)], dtype=np.int32)),
-                               shape=(1, n_items)))
-        retrieved, ranked = self.funnel.rank(queries)
+        queries = Queries.of(
+            np.array([-1 if user is None else user]), items[None, :], candidates.sources[None, :],
+            self.model.item_vectors_, vector[None, :], window,
+            sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
+                           np.array([0, len(unique_seen)], dtype=np.int32)), shape=(1, n_items)))
+        ranked = self.funnel.rank(queries)
         clock.lap("ranking")
-        final = self.funnel.final_list(retrieved, ranked, 0, facts, k,
-                                       SOURCE_NAMES[candidates.sources])
+        final = self.funnel.final_list(ranked, 0, facts, k)
         clock.lap("rerank")
         return Answer(final, ranked, len(items), None if user is not None else "demographics",
                       clock.seconds)
 
     def _popular(self, facts: UserFacts, k: int, clock: _Clock) -> Answer:
-        items = self.popular[:self.funnel.pool]
-        scores = np.log1p(self.popularity[items]).astype(np.float32)
-        lists = StageLists(items[None, :], scores[None, :])
-        final = self.funnel.final_list(lists, lists, 0, facts, k,
-                                       np.full(len(items), "popular"))
+        items = self.generator.popular[:self.funnel.pool]
+        scores = np.log1p(self.generator.popularity[items])
+        lists = StageLists(items[None, :], scores[None, :],
+                           np.full((1, len(items)), SOURCES.index("popular"), dtype=np.int8))
+        final = self.funnel.final_list(lists, 0, facts, k)
         clock.lap("rerank")
         return Answer(final, lists, len(items), "popular", clock.seconds)
 
     def similar(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest items to ``item`` in the two-tower space (itself excluded)."""
-        ids, scores = self.retriever.index.search(self.model.item_vectors_[item][None, :], k,
+        ids, scores = self.generator.index.search(self.model.item_vectors_[item][None, :], k,
                                                   exclude=np.array([item]))
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]

@@ -15,7 +15,7 @@ from recfunnel.artifacts import System, add_items, load_system, reading
 from recfunnel.errors import NotFoundError, RecfunnelError
 from recfunnel.index.offline import indexable
 from recfunnel.serving.online import Answer, OnlineFunnel
-from recfunnel.serving.retrieval import OnlineRetriever, single_thread
+from recfunnel.serving.retrieval import single_thread
 from recfunnel.store.base import Event, FeatureStore
 from recfunnel.store.redis_store import RedisStore
 from recfunnel.store.sqlite_store import SQLiteStore
@@ -63,11 +63,7 @@ class Service:
             for i, t, g, y in zip(items["item_id"], items.get("title", items["item_id"]),
                                   items.get("genres", [[]] * len(items)),
                                   items.get("year", [None] * len(items)))]
-        counts = np.bincount(system.history.interactions["item"],
-                             minlength=system.dataset.n_items).astype(np.float64)
-        retriever = OnlineRetriever.from_parts(system.retrieval, system.index, self.store, counts,
-                                               system.dataset.genre_matrix())
-        self.online = OnlineFunnel(system.funnel(), retriever, counts)
+        self.online = OnlineFunnel(system.funnel(), self.store)
 
     def user_index(self, raw: str) -> int | None:
         return self.user_ids.get(str(raw))

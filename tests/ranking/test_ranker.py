@@ -7,6 +7,8 @@ import pytest
 
 from recfunnel.data.loading import load
 from recfunnel.data.split import temporal_leave_one_out
+from recfunnel.index.ann import IndexConfig, ItemIndex
+from recfunnel.index.candidates import SOURCES, CandidateGenerator
 from recfunnel.ranking.examples import hold_out_last, ranking_queries
 from recfunnel.ranking.features import ItemTable, candidate_features
 from recfunnel.ranking.ranker import Queries, Ranker
@@ -22,7 +24,10 @@ def fitted(small_ml1m_dir):
     history = dataset.history(split.train)
     model = TwoTower(**FAST).fit(history, dataset, split.valid)
     table = ItemTable.build(dataset, history, model.item_vectors_)
-    queries = Queries.retrieve(model, history, split.valid["user"].to_numpy(), 50, split.valid)
+    index = ItemIndex.build(model.item_vectors_, IndexConfig(kind="flat"))
+    generator = CandidateGenerator.over(index, model.item_vectors_, history, dataset.genre_matrix())
+    queries = Queries.generate(generator, model, history, split.valid["user"].to_numpy(), 50,
+                               split.valid)
     return dataset, split, model, table, queries
 
 
@@ -95,6 +100,8 @@ def test_ranking_queries_label_each_moment(fitted):
     assert len(labelled) == (position >= 0).sum()
     # the target is never in the history the query was built from
     assert not labelled.seen[np.arange(len(labelled)), labelled.targets].any()
+    # the candidates come from every source, as a live request's do
+    assert set(labelled.sources[labelled.real].tolist()) == set(range(len(SOURCES)))
 
 
 def test_added_items_extend_the_cooccurrence_weights_with_zeros(fitted):

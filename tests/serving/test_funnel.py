@@ -1,6 +1,9 @@
 """The funnel's last step: the ranked head of one row becomes the final list, each item carrying
 what the stages before said of it."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -23,16 +26,36 @@ def funnel():
 
 
 def test_final_items_keep_their_source_and_retrieval_score(funnel):
-    retrieved = StageLists(np.array([[5, 2, 7, 1, PAD]]),
-                           np.array([[0.9, 0.8, 0.7, 0.6, -np.inf]]))
-    ranked = StageLists(np.array([[7, 1, 5, 2, PAD]]), np.array([[3.0, 2.0, 1.0, 0.5, -np.inf]]))
-    sources = np.array(["two-tower", "item-to-item", "popular", "two-tower", "two-tower"])
+    ranked = StageLists(np.array([[7, 1, 5, 2, PAD]]), np.array([[3.0, 2.0, 1.0, 0.5, -np.inf]]),
+                        np.array([[3, 1, 0, 1, -1]]), np.array([[0.7, 0.6, 0.9, 0.8, 0.0]]))
     user = UserFacts(seen=np.array([1]), disliked=np.zeros(0, dtype=np.int64))
-    final = funnel.final_list(retrieved, ranked, 0, user, 3, sources)
+    final = funnel.final_list(ranked, 0, user, 3)
     assert final.items.tolist() == [7, 5, 2]  # ranking order, the seen item 1 removed
     why = final.explanations
     assert [e["source"] for e in why] == ["popular", "two-tower", "item-to-item"]
     assert [e["retrieval_score"] for e in why] == pytest.approx([0.7, 0.9, 0.8])
     assert [e["rank_before_selection"] for e in why] == [0, 1, 2]
-    default = funnel.final_list(retrieved, ranked, 0, user, 1)
-    assert default.explanations[0]["source"] == MostPopular.name
+    # a model without candidate sources: its own name, its scores as the retrieval score
+    alone = StageLists(ranked.items, ranked.scores)
+    default = funnel.final_list(alone, 0, user, 1).explanations[0]
+    assert default["source"] == MostPopular.name and default["retrieval_score"] == 3.0
+
+
+def test_offline_funnel_lists_what_a_live_request_gets(small_funnel_dir, tmp_path):
+    """evaluate and export score the served path: the same candidates (every source), ranking
+    and final list as a live request for the same user, read from the feature store. Only float
+    rounding between the exported and the batch user tower may swap near ties."""
+    from recfunnel.serving.service import Service, StoreConfig
+
+    service = Service.load(Path(shutil.copytree(small_funnel_dir, tmp_path / "tt")), StoreConfig())
+    system = service.system
+    users = np.flatnonzero(system.history.lengths() > 0)
+    batch = system.funnel().run(users, system.history, k=10)
+    same_candidates = same_final = 0
+    for row, user in enumerate(users):
+        live = service.online.recommend(int(user), 10)
+        ranked = batch.lists["ranking"]
+        same_candidates += set(live.ranked.items[0]) == set(ranked.items[row][ranked.items[row] != PAD])
+        same_final += live.final.items.tolist() == batch.final[row].items.tolist()
+    assert same_candidates >= 0.97 * len(users) and same_final >= 0.97 * len(users)
+    assert {e["source"] for s in batch.final for e in s.explanations} > {"two-tower"}

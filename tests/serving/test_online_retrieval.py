@@ -17,6 +17,7 @@ from recfunnel.data.loading import load
 from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.errors import RecfunnelError
 from recfunnel.pipeline import select_and_fit
+from recfunnel.retrieval.topk import rank_users
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 from recfunnel.serving.retrieval import OnlineRetriever, single_thread
 from recfunnel.store.sqlite_store import SQLiteStore
@@ -63,11 +64,25 @@ def test_ann_candidates_match_exact_top_k_and_skip_seen(system_dir):
     online = retriever(system)
     user = 3
     ids, _ = online.ann(user, 20)
-    exact, _ = system.recommend(np.array([user]), 20)
+    exact, _ = rank_users(lambda b: system.retrieval.score(b, system.history), np.array([user]),
+                          system.history.matrix, 20)
     assert ids.tolist() == exact[0].tolist()
     merged = online.retrieve(user, 100)
     assert len(merged.items) == 100
     assert not set(merged.items.tolist()) & set(system.history.matrix[user].indices.tolist())
+
+
+def test_batch_retrieval_stage_lists_what_a_live_request_gets(system_dir):
+    """evaluate and export score the candidates a live request gets: every source, merged."""
+    system = load_system(system_dir)
+    online = retriever(system)
+    users = np.arange(30)
+    items, _ = system.recommend(users, 100)
+    for user in users:
+        live = online.retrieve(int(user), 100)
+        assert items[user].tolist() == live.items.tolist()
+        sources = set(live.sources.tolist())
+        assert len(sources) >= 3  # not the two-tower list alone
 
 
 def test_added_item_is_retrieved_for_a_user_of_its_genre(system_dir, tmp_path):
