@@ -77,9 +77,11 @@ class System:
             self._table = (ItemTable.build(self.dataset, self.history, vectors,
                                            getattr(self, "_table", None))
                            if self.ranker is not None else None)
-            self._generator = (CandidateGenerator.over(self.index, vectors, self.history,
-                                                       self.dataset.genre_matrix())
-                               if self.index is not None else None)
+            # the co-occurrence source shares the ranking features' item-item weights
+            self._generator = (CandidateGenerator.over(
+                self.index, vectors, self.history, self.dataset.genre_matrix(),
+                cooccurrence=None if self._table is None else self._table.cooccurrence)
+                if self.index is not None else None)
         stage = self.manifest["stages"].get("ranking", {})
         funnel = Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
                         self.ranker, self._table, self._generator,

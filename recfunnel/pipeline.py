@@ -117,8 +117,9 @@ def fit_funnel(dataset: Dataset, split: Split, *, holdout: bool = True,
     params = (grid_points(TwoTower.param_grid)[0] if TwoTower.param_grid else {}) | (params or {})
     retrieval = TwoTower(**params).fit(dataset.history(rest), dataset,
                                        history[position == positions - 1])
-    queries = ranking_queries(retrieval, dataset, history, position, candidates)
     table = ItemTable.build(dataset, dataset.history(rest), retrieval.item_vectors_)
+    queries = ranking_queries(retrieval, dataset, history, position, candidates,
+                              table.cooccurrence)
     ranker = Ranker().fit(table, queries)
     retrieval.refit(dataset.history(history), dataset)
     info = {"fit_seconds": time.perf_counter() - start,

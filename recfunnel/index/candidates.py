@@ -1,8 +1,9 @@
 """Several candidate sources merged under per-source quotas.
 
 Sources: the two-tower ANN search, item-to-item neighbours of the user's last items (the same index,
-queried with those items' vectors), the most popular items of the user's favourite genres, and the
-most popular items overall. Each source fills its quota with items the user has not seen and no
+queried with those items' vectors), items that co-occur with the user's whole history (EASE
+item-item weights, where the catalog is small enough for them), the most popular items of the
+user's favourite genres, and the most popular items overall. Each source fills its quota with items the user has not seen and no
 earlier source gave; a source that runs short leaves its slots to the next ones.
 """
 
@@ -20,15 +21,17 @@ from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
 from recfunnel.retrieval.topk import PAD
 
-SOURCES = ("two-tower", "item-to-item", "genre-popular", "popular")
+SOURCES = ("two-tower", "item-to-item", "co-occurrence", "genre-popular", "popular")
 
 
 @dataclass
 class Quotas:
-    """Share of the candidate list per source, in the order they are filled."""
+    """Share of the candidate list per source, in the order they are filled. The defaults were
+    chosen on ML-100K's validation moments (``bench/candidate_sources.py``, BENCHMARKS.md)."""
 
     shares: dict[str, float] = field(default_factory=lambda: {
-        "two-tower": 0.8, "item-to-item": 0.1, "genre-popular": 0.05, "popular": 0.05})
+        "two-tower": 0.7, "item-to-item": 0.1, "co-occurrence": 0.1, "genre-popular": 0.05,
+        "popular": 0.05})
 
     def __post_init__(self) -> None:
         unknown = set(self.shares) - set(SOURCES)
@@ -56,8 +59,9 @@ class CandidateGenerator:
     """
 
     def __init__(self, index: ItemIndex, item_vectors: np.ndarray, popularity: np.ndarray,
-                 genres: sp.csr_matrix, quotas: Quotas | None = None, last_items: int = 3):
-        self.index, self.item_vectors = index, item_vectors
+                 genres: sp.csr_matrix, quotas: Quotas | None = None, last_items: int = 3,
+                 cooccurrence: np.ndarray | None = None):
+        self.index, self.item_vectors, self.cooccurrence = index, item_vectors, cooccurrence
         self.quotas = quotas or Quotas()
         self.last_items = last_items
         self.popularity = popularity.astype(np.float32)
@@ -68,10 +72,12 @@ class CandidateGenerator:
 
     @classmethod
     def over(cls, index: ItemIndex, item_vectors: np.ndarray, history: History,
-             genres: sp.spmatrix, quotas: Quotas | None = None) -> CandidateGenerator:
+             genres: sp.spmatrix, quotas: Quotas | None = None,
+             cooccurrence: np.ndarray | None = None) -> CandidateGenerator:
         """A generator whose popular sources count the interactions of ``history``."""
         counts = np.bincount(history.interactions["item"], minlength=len(item_vectors))
-        return cls(index, item_vectors, counts.astype(np.float64), genres, quotas)
+        return cls(index, item_vectors, counts.astype(np.float64), genres, quotas,
+                   cooccurrence=cooccurrence)
 
     def _rank_genre(self, g: int) -> np.ndarray:
         members = self.genres.indices[self.genres.indptr[g]:self.genres.indptr[g + 1]]
@@ -145,6 +151,16 @@ class CandidateGenerator:
                                             exclude=np.concatenate([seen, *picked]))
             by_similarity = np.argsort(-scores.T.ravel(), kind="stable")  # queries interleaved
             return ids.T.ravel()[by_similarity], scores.T.ravel()[by_similarity]
+        if source == "co-occurrence":
+            if self.cooccurrence is None or not len(seen):
+                return _EMPTY
+            scores = self.cooccurrence[np.unique(seen)].sum(0)
+            scores[self._blocked] = -np.inf  # seen, or picked by an earlier source
+            top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else \
+                np.arange(len(scores))
+            top = top[np.argsort(-scores[top], kind="stable")]
+            top = top[np.isfinite(scores[top])]
+            return top, scores[top]
         enough = len(seen) + sum(len(ids) for ids in picked) + want
         if source == "genre-popular":
             if not len(recent) or self.genres.shape[1] == 0:

@@ -29,16 +29,19 @@ def hold_out_last(interactions: pd.DataFrame, n: int) -> tuple[pd.DataFrame, np.
 
 
 def ranking_queries(retrieval: TwoTower, dataset: Dataset, interactions: pd.DataFrame,
-                    position: np.ndarray, n_candidates: int) -> Queries:
+                    position: np.ndarray, n_candidates: int,
+                    cooccurrence: np.ndarray | None = None) -> Queries:
     """Labelled candidates for every held-out ``position``: the history is everything the user
-    did before that interaction (popularity included), the label is the interaction itself."""
+    did before that interaction (popularity included), the label is the interaction itself.
+    ``cooccurrence``: the item-item weights of the co-occurrence source (``ItemTable``)."""
     index = ItemIndex.build(retrieval.item_vectors_, IndexConfig(kind="flat"))
     genres = dataset.genre_matrix()
     parts = []
     for k in range(int(position.max(initial=-1)) + 1):
         before = dataset.history(interactions[(position < 0) | (position > k)])
         targets = interactions[position == k].sort_values("user", kind="stable")
-        generator = CandidateGenerator.over(index, retrieval.item_vectors_, before, genres)
+        generator = CandidateGenerator.over(index, retrieval.item_vectors_, before, genres,
+                                            cooccurrence=cooccurrence)
         parts.append(Queries.generate(generator, retrieval, before, targets["user"].to_numpy(),
                                       n_candidates, targets))
     return Queries.concat(parts)

@@ -13,7 +13,10 @@ def generator():
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     genres = sp.csr_matrix((np.ones(200), (np.arange(200), np.arange(200) % 4)), shape=(200, 4))
     popularity = np.arange(200)[::-1].astype(float)  # item 0 is the most popular
-    return CandidateGenerator(ItemIndex.build(vectors), vectors, popularity, genres), vectors
+    weights = np.abs(rng.normal(size=(200, 200))).astype(np.float32)
+    np.fill_diagonal(weights, 0.0)
+    return CandidateGenerator(ItemIndex.build(vectors), vectors, popularity, genres,
+                              cooccurrence=weights), vectors
 
 
 def test_quotas_unseen_and_unique(generator):
@@ -23,7 +26,8 @@ def test_quotas_unseen_and_unique(generator):
     assert len(out.items) == 100 and len(set(out.items.tolist())) == 100
     assert not set(out.items.tolist()) & set(history.tolist())
     counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
-    assert counts == {"two-tower": 80, "item-to-item": 10, "genre-popular": 5, "popular": 5}
+    assert counts == {"two-tower": 70, "item-to-item": 10, "co-occurrence": 10,
+                      "genre-popular": 5, "popular": 5}
     ann = out.items[out.sources == 0]
     assert ann[0] == 1  # the user vector is item 1's own vector
     genre_pop = out.items[out.sources == SOURCES.index("genre-popular")]
@@ -59,7 +63,7 @@ def test_item_to_item_fills_its_share_beside_the_two_tower_picks(generator):
     out = gen.generate(vectors[3], recent, recent, 30)  # the user looks like item 3 itself
     two_tower = out.items[out.sources == SOURCES.index("two-tower")]
     similar = out.items[out.sources == SOURCES.index("item-to-item")]
-    assert len(two_tower) == 24 and len(similar) == 3
+    assert len(two_tower) == 21 and len(similar) == 3
     closeness = (vectors[recent] @ vectors.T).max(axis=0)
     closeness[np.concatenate([recent, two_tower])] = -np.inf
     assert similar.tolist() == np.argsort(-closeness, kind="stable")[:3].tolist()
@@ -70,5 +74,26 @@ def test_without_history_the_history_sources_leave_their_slots_to_popular(genera
     none = np.zeros(0, dtype=np.int64)
     out = gen.generate(vectors[1], none, none, 20)
     counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
-    assert counts == {"two-tower": 16, "item-to-item": 0, "genre-popular": 0, "popular": 4}
+    assert counts == {"two-tower": 14, "item-to-item": 0, "co-occurrence": 0, "genre-popular": 0,
+                      "popular": 6}
     assert len(set(out.items.tolist())) == 20
+
+
+def test_cooccurrence_source_ranks_by_the_weights_from_the_whole_history():
+    """Summed item-item weights from every seen item (each once), skipping seen items and the
+    earlier sources' picks; without weights its slots go to the last source."""
+    vectors = np.eye(6, dtype=np.float32)
+    weights = np.zeros((6, 6), dtype=np.float32)
+    weights[0, 3], weights[1, 4], weights[1, 5], weights[0, 5] = 3.0, 2.0, 0.5, 0.25
+    quotas = Quotas({"two-tower": 1 / 3, "co-occurrence": 2 / 3})
+    gen = CandidateGenerator(ItemIndex.build(vectors), vectors, np.ones(6), sp.csr_matrix((6, 0)),
+                             quotas, cooccurrence=weights)
+    seen = np.array([0, 1, 0])
+    out = gen.generate(vectors[3], np.array([1]), seen, 3)  # the user vector is item 3's
+    assert out.items.tolist() == [3, 4, 5]  # 3 by the two towers, then 4 (2.0), 5 (0.75)
+    assert out.sources.tolist() == [0, 2, 2]
+    assert out.scores[1:].tolist() == pytest.approx([2.0, 0.75])
+    plain = CandidateGenerator(ItemIndex.build(vectors), vectors, np.ones(6),
+                               sp.csr_matrix((6, 0)), Quotas({"co-occurrence": 0.5,
+                                                              "popular": 0.5}))
+    assert set(plain.generate(vectors[3], seen, seen, 4).sources.tolist()) == {4}

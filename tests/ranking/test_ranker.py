@@ -96,7 +96,7 @@ def test_training_moments_see_only_their_past():
 def test_ranking_queries_label_each_moment(fitted):
     dataset, split, model, table, queries = fitted
     rest, position = hold_out_last(split.train, 2)
-    labelled = ranking_queries(model, dataset, split.train, position, 30)
+    labelled = ranking_queries(model, dataset, split.train, position, 30, table.cooccurrence)
     assert len(labelled) == (position >= 0).sum()
     # the target is never in the history the query was built from
     assert not labelled.seen[np.arange(len(labelled)), labelled.targets].any()

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recfunnel.artifacts import add_items, load_system, write_manifest
+from recfunnel.index.candidates import SOURCES
 from recfunnel.serving.app import FOLLOW_SECONDS, create_app
 from server_processes import eventually
 
@@ -49,7 +50,7 @@ def test_recommendations_run_the_whole_funnel(client):
         assert item["item_id"] not in seen and item["title"]
         assert "Horror" not in item["genres"]  # the artifact's re-ranking rules
         why = item["explanation"]
-        assert why["source"] in ("two-tower", "item-to-item", "genre-popular", "popular")
+        assert why["source"] in SOURCES
         assert {"retrieval_score", "ranking_score", "adjustments"} <= set(why)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recfunnel.index.candidates import SOURCES
 from recfunnel.rerank.chain import Reranker, RerankConfig
 from recfunnel.rerank.slate import ItemFacts, UserFacts
 from recfunnel.retrieval.popularity import MostPopular
@@ -26,8 +27,9 @@ def funnel():
 
 
 def test_final_items_keep_their_source_and_retrieval_score(funnel):
+    sources = [SOURCES.index(s) for s in ("popular", "item-to-item", "two-tower", "item-to-item")]
     ranked = StageLists(np.array([[7, 1, 5, 2, PAD]]), np.array([[3.0, 2.0, 1.0, 0.5, -np.inf]]),
-                        np.array([[3, 1, 0, 1, -1]]), np.array([[0.7, 0.6, 0.9, 0.8, 0.0]]))
+                        np.array([sources + [-1]]), np.array([[0.7, 0.6, 0.9, 0.8, 0.0]]))
     user = UserFacts(seen=np.array([1]), disliked=np.zeros(0, dtype=np.int64))
     final = funnel.final_list(ranked, 0, user, 3)
     assert final.items.tolist() == [7, 5, 2]  # ranking order, the seen item 1 removed
