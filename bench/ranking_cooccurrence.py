@@ -3,11 +3,10 @@ does it: how much of the ranker's gain over retrieval that one feature carries.
 
     python bench/ranking_cooccurrence.py --data ../shared/data/ml-100k
 
-The feature is left out the way it is for catalogs too large for EASE's dense weights (more
-than ``MAX_ITEMS`` items): it is zero for every candidate. Each run prints `fit`'s test report;
-compare the ranking stage's paired gain over retrieval. The retrieval rows differ a little
-between the runs: `fit` refits retrieval after the ranker has trained, and the refit continues
-PyTorch's random stream from there.
+The weights are left out the way they are for catalogs too large for EASE's dense weights
+(more than ``MAX_ITEMS`` items): the feature is zero for every candidate, and the co-occurrence
+candidate source, which shares the weights, gives its slots to the other sources. Each run
+prints `fit`'s test report; compare the ranking stage's paired gain over retrieval.
 """
 
 from __future__ import annotations

@@ -45,9 +45,12 @@ class Quotas:
 
 @dataclass
 class Candidates:
-    items: np.ndarray  # item indices, source by source
+    items: np.ndarray  # item indices, source by source (for many users: [U, n], PAD padded)
     scores: np.ndarray  # the source's own score (inner product, or popularity)
-    sources: np.ndarray  # index into SOURCES
+    sources: np.ndarray  # index into SOURCES (-1 on PAD)
+    # each item's co-occurrence with the whole history (the item-item weights from every seen
+    # item, summed; zeros without weights): the co-occurrence source's score and a ranking feature
+    cooccurrence: np.ndarray
 
 
 class CandidateGenerator:
@@ -55,7 +58,8 @@ class CandidateGenerator:
 
     One request at a time per generator (a server process handles requests one by one): a
     catalog-sized mask of excluded items is reused across requests, set and cleared only where
-    a request touches it, so no request allocates or scans a catalog-sized array.
+    a request touches it. The one catalog-sized array a request computes is the history's
+    co-occurrence row, and only where there are dense item-item ``cooccurrence`` weights.
     """
 
     def __init__(self, index: ItemIndex, item_vectors: np.ndarray, popularity: np.ndarray,
@@ -88,6 +92,8 @@ class CandidateGenerator:
         """Up to ``n`` candidates not in ``seen``; ``recent`` holds the user's last items, oldest
         first, and steers the item-to-item and genre sources."""
         seen = np.asarray(seen, dtype=np.int64)
+        affinity = (self.cooccurrence[np.unique(seen)].sum(0)
+                    if self.cooccurrence is not None and len(seen) else None)
         quota = self.quotas.counts(n)
         order = [s for s in SOURCES if quota.get(s)]
         items, scores, sources = [], [], []
@@ -99,7 +105,8 @@ class CandidateGenerator:
                 want = n - count if position == len(order) - 1 else min(quota[source], n - count)
                 if want <= 0:
                     continue
-                ids, values = self._source(source, user_vector, recent, seen, items, want)
+                ids, values = self._source(source, user_vector, recent, seen, items, want,
+                                           affinity)
                 keep = (ids >= 0) & ~blocked[ids]  # blocked[-1] is read for a missing hit, not used
                 ids, values = ids[keep], values[keep]
                 if source == "item-to-item":  # several queries may return the same item
@@ -115,31 +122,36 @@ class CandidateGenerator:
             blocked[seen] = False
             for ids in items:
                 blocked[ids] = False
-        if not items:
-            return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int8))
-        return Candidates(np.concatenate(items), np.concatenate(scores).astype(np.float32),
-                          np.repeat(np.array(sources, dtype=np.int8), [len(i) for i in items]))
+        found = np.concatenate(items) if items else np.zeros(0, np.int64)
+        return Candidates(found, np.concatenate(scores).astype(np.float32) if items
+                          else np.zeros(0, np.float32),
+                          np.repeat(np.array(sources, dtype=np.int8), [len(i) for i in items]),
+                          affinity[found] if affinity is not None
+                          else np.zeros(len(found), np.float32))
 
     def lists(self, user_vectors: np.ndarray, windows: np.ndarray, seen: sp.csr_matrix,
-              n: int) -> tuple[np.ndarray, np.ndarray]:
+              n: int) -> Candidates:
         """:meth:`generate` for many users, one by one as requests arrive: ``windows`` [U, L]
-        their last items, oldest first, -1 padded; ``seen`` [U, n_items] their histories. Items
-        [U, n] (PAD padded) and each one's source, an index into ``SOURCES`` (-1 on PAD)."""
-        items = np.full((len(user_vectors), n), PAD, dtype=np.int64)
-        sources = np.full((len(user_vectors), n), -1, dtype=np.int8)
+        their last items, oldest first, -1 padded; ``seen`` [U, n_items] their histories. Each
+        field [U, n], items PAD padded."""
+        shape = (len(user_vectors), n)
+        out = Candidates(np.full(shape, PAD, dtype=np.int64), np.zeros(shape, np.float32),
+                         np.full(shape, -1, dtype=np.int8), np.zeros(shape, np.float32))
         for row in tqdm(range(len(user_vectors)), desc="candidate sources", disable=None,
                         leave=False):
             window = windows[row]
             found = self.generate(user_vectors[row], window[window >= 0],
                                   seen.indices[seen.indptr[row]:seen.indptr[row + 1]], n)
-            items[row, :len(found.items)] = found.items
-            sources[row, :len(found.items)] = found.sources
-        return items, sources
+            for name in ("items", "scores", "sources", "cooccurrence"):
+                getattr(out, name)[row, :len(found.items)] = getattr(found, name)
+        return out
 
     def _source(self, source: str, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
-                picked: list[np.ndarray], want: int) -> tuple[np.ndarray, np.ndarray]:
+                picked: list[np.ndarray], want: int, affinity: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """The source's ranked items and scores: at least ``want`` that are neither seen nor
-        ``picked`` by the sources before it, when the source has that many."""
+        ``picked`` by the sources before it, when the source has that many. ``affinity``: every
+        item's co-occurrence with the history (None without weights or history)."""
         if source == "two-tower":
             ids, scores = self.index.search(user_vector[None, :], want, exclude=seen)
             return ids[0], scores[0]
@@ -152,12 +164,13 @@ class CandidateGenerator:
             by_similarity = np.argsort(-scores.T.ravel(), kind="stable")  # queries interleaved
             return ids.T.ravel()[by_similarity], scores.T.ravel()[by_similarity]
         if source == "co-occurrence":
-            if self.cooccurrence is None or not len(seen):
+            if affinity is None:
                 return _EMPTY
-            scores = self.cooccurrence[np.unique(seen)].sum(0)
-            scores[self._blocked] = -np.inf  # seen, or picked by an earlier source
-            top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else \
-                np.arange(len(scores))
+            scores = affinity.copy()
+            for ids in (seen, *picked):
+                scores[ids] = -np.inf
+            top = np.argpartition(scores, len(scores) - want)[-want:] if want < len(scores) \
+                else np.arange(len(scores))
             top = top[np.argsort(-scores[top], kind="stable")]
             top = top[np.isfinite(scores[top])]
             return top, scores[top]

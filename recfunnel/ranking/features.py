@@ -67,21 +67,15 @@ class ItemTable:
                    age.astype(np.float32), dataset.genre_matrix().toarray().astype(np.float32),
                    weights)
 
-    def cooccurrence_scores(self, seen: sp.csr_matrix, candidates: np.ndarray) -> np.ndarray:
-        """Sum of the item-item weights from each user's seen items (rows of ``seen``) to each
-        candidate, [B, C]; zeros when the catalog is too large for the dense weights."""
-        if self.cooccurrence is None:
-            return np.zeros(candidates.shape, dtype=np.float32)
-        scores = np.asarray(seen @ self.cooccurrence, dtype=np.float32)
-        return np.take_along_axis(scores, candidates, axis=1)
-
 
 def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.ndarray,
-                       seen: sp.csr_matrix, candidates: np.ndarray,
-                       retrieval_scores: np.ndarray) -> dict[str, np.ndarray]:
+                       seen: sp.csr_matrix, candidates: np.ndarray, retrieval_scores: np.ndarray,
+                       cooccurrence: np.ndarray) -> dict[str, np.ndarray]:
     """``user_vectors`` [B, d]; ``recent`` [B, L] the last items, -1 padded (``history_window``);
-    ``seen`` [B, n_items] binary, the whole visible history; ``candidates`` and
-    ``retrieval_scores`` [B, C]. The ranking network's inputs, by name. NumPy throughout: a
+    ``seen`` [B, n_items] binary, the whole visible history; ``candidates``,
+    ``retrieval_scores`` and ``cooccurrence`` (the item-item weights from every seen item to the
+    candidate, summed, as the candidate generator computes them) [B, C]. The ranking network's
+    inputs, by name. NumPy throughout: a
     few microseconds an operation where PyTorch takes tens at a live request's sizes."""
     d, n_genres = table.vectors.shape[1], table.genres.shape[1]
     packed = table.packed[candidates]  # [B, C, d + G + 3]
@@ -93,7 +87,7 @@ def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.nd
     dense[..., 0] = retrieval_scores
     rank = np.argsort(np.argsort(-retrieval_scores, axis=1, kind="stable"), axis=1)
     dense[..., 1] = np.log1p(rank)
-    dense[..., 2] = table.cooccurrence_scores(seen, candidates)
+    dense[..., 2] = cooccurrence
     dense[..., 3:5] = packed[..., -2:]  # popularity, age
     dense[..., 5] = (packed[..., d:d + n_genres] @ profile[..., None])[..., 0] * packed[..., -3]
     dense[..., 6] = np.log1p(np.diff(seen.indptr))[:, None]

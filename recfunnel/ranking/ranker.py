@@ -42,6 +42,7 @@ class Queries:
     recent: np.ndarray  # [Q, L]
     seen: sp.csr_matrix  # [Q, n_items] the visible history
     sources: np.ndarray  # [Q, C] each candidate's source, an index into SOURCES; -1 on PAD
+    cooccurrence: np.ndarray  # [Q, C] each candidate's co-occurrence with the history
     targets: np.ndarray | None = None  # [Q] the next item
     ratings: np.ndarray | None = None  # [Q] its rating, NaN when unknown
 
@@ -55,16 +56,18 @@ class Queries:
         with torch.no_grad():
             vectors = retrieval.user_vectors(users, history).numpy()
         windows, seen = retrieval.windows(users, history).numpy(), history.matrix[users]
-        items, sources = generator.lists(vectors, windows, seen, n)
-        return cls.of(users, items, sources, generator.item_vectors, vectors, windows, seen,
-                      next_items)
+        found = generator.lists(vectors, windows, seen, n)
+        return cls.of(users, found.items, found.sources, found.cooccurrence,
+                      generator.item_vectors, vectors, windows, seen, next_items)
 
     @classmethod
     def of(cls, users: np.ndarray, items: np.ndarray, sources: np.ndarray,
-           item_vectors: np.ndarray, user_vectors: np.ndarray, windows: np.ndarray,
-           seen: sp.csr_matrix, next_items: pd.DataFrame | None = None) -> Queries:
-        """Queries over candidate ``items`` [Q, C] (PAD padded) of the given ``sources``; the
-        retrieval score is the two towers' inner product, whichever source found the item."""
+           cooccurrence: np.ndarray, item_vectors: np.ndarray, user_vectors: np.ndarray,
+           windows: np.ndarray, seen: sp.csr_matrix,
+           next_items: pd.DataFrame | None = None) -> Queries:
+        """Queries over candidate ``items`` [Q, C] (PAD padded) of the given ``sources``, with
+        their ``cooccurrence`` (:class:`Candidates`); the retrieval score is the two towers'
+        inner product, whichever source found the item."""
         real = items != PAD
         candidates = np.where(real, items, 0)
         scores = np.matmul(item_vectors[candidates], user_vectors[:, :, None])[..., 0]
@@ -75,7 +78,7 @@ class Queries:
             ratings = (next_items["rating"].to_numpy(dtype=np.float64) if "rating" in next_items
                        else np.full(len(users), np.nan))
         return cls(users, candidates, real, scores, user_vectors, windows, seen, sources,
-                   targets, ratings)
+                   cooccurrence, targets, ratings)
 
     @classmethod
     def concat(cls, parts: list[Queries]) -> Queries:
@@ -94,7 +97,8 @@ class Queries:
     def features(self, table: ItemTable, rows: Any = None) -> dict[str, np.ndarray]:
         """Ranking features of the queries at ``rows`` (default: all, without copying: indexing
         the sparse ``seen`` costs more than a live request's features)."""
-        inputs = (self.user_vectors, self.recent, self.seen, self.candidates, self.retrieval_scores)
+        inputs = (self.user_vectors, self.recent, self.seen, self.candidates, self.retrieval_scores,
+                  self.cooccurrence)
         return candidate_features(table, *(x if rows is None else x[rows] for x in inputs))
 
     def positions(self) -> np.ndarray:

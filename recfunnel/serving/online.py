@@ -65,7 +65,7 @@ class OnlineFunnel:
         unique_seen = np.unique(seen[seen < n_items]).astype(np.int32)
         queries = Queries.of(
             np.array([-1 if user is None else user]), items[None, :], candidates.sources[None, :],
-            self.model.item_vectors_, vector[None, :], window,
+            candidates.cooccurrence[None, :], self.model.item_vectors_, vector[None, :], window,
             sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
                            np.array([0, len(unique_seen)], dtype=np.int32)), shape=(1, n_items)))
         ranked = self.funnel.rank(queries)

@@ -25,7 +25,8 @@ def fitted(small_ml1m_dir):
     model = TwoTower(**FAST).fit(history, dataset, split.valid)
     table = ItemTable.build(dataset, history, model.item_vectors_)
     index = ItemIndex.build(model.item_vectors_, IndexConfig(kind="flat"))
-    generator = CandidateGenerator.over(index, model.item_vectors_, history, dataset.genre_matrix())
+    generator = CandidateGenerator.over(index, model.item_vectors_, history, dataset.genre_matrix(),
+                                        cooccurrence=table.cooccurrence)
     queries = Queries.generate(generator, model, history, split.valid["user"].to_numpy(), 50,
                                split.valid)
     return dataset, split, model, table, queries
@@ -38,7 +39,8 @@ def test_single_request_features_equal_the_batch_rows(fitted):
     row = 7
     alone = candidate_features(table, queries.user_vectors[row:row + 1], queries.recent[row:row + 1],
                                queries.seen[row:row + 1], queries.candidates[row:row + 1],
-                               queries.retrieval_scores[row:row + 1])
+                               queries.retrieval_scores[row:row + 1],
+                               queries.cooccurrence[row:row + 1])
     for name, value in alone.items():
         np.testing.assert_allclose(value[0], batch[name][row], err_msg=name, rtol=1e-6)
 
