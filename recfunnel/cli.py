@@ -297,7 +297,8 @@ def export(
     stage: Annotated[Stage, typer.Option("--stage", help="Which stage's list to write.")] = Stage.retrieval,
 ) -> None:
     """Write user_id,item_id,rank,score for every user with history, visible items excluded:
-    retrieval's candidates, the ranking model's order of them, or the re-ranked final list."""
+    retrieval's candidates (the first k of the stage's list, 500 long or k when longer), the
+    ranking model's order of them, or the re-ranked final list."""
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise RecfunnelError(f"{out}: the output must end in .csv or .parquet")
     system = load_system(artifacts)
@@ -306,7 +307,9 @@ def export(
         log.warning("%d users have no visible history and are not exported",
                     system.dataset.n_users - len(users))
     if stage is Stage.retrieval:
-        items, scores = system.recommend(users, k)
+        # the stage's list cut at k: merged sources fill a shorter list in other proportions
+        items, scores = system.recommend(users, max(k, system.funnel().candidates))
+        items, scores = items[:, :k], scores[:, :k]
     else:
         if stage is Stage.ranking and system.ranker is None:
             raise RecfunnelError(f"{artifacts}: no ranking stage was trained (it needs --model "
