@@ -279,7 +279,8 @@ def recommendation_table(system: System, raw_user: str, k: int) -> Table:
 
 
 def _explain(why: dict) -> str:
-    parts = [f"{why['source']} {why['retrieval_score']:.3f}"]
+    # the source that found the item, and the retrieval model's score of it
+    parts = [f"{why['source']} (retrieval {why['retrieval_score']:.3f})"]
     if "ranking_score" in why:
         parts.append(f"ranked {why['ranking_score']:.2f}")
     parts += [f"{rule} {value:+.3f}" if isinstance(value, float) else f"{rule}: {value}"
