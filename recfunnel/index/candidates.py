@@ -1,10 +1,11 @@
 """Several candidate sources merged under per-source quotas.
 
-Sources: the two-tower ANN search, item-to-item neighbours of the user's last items (the same index,
-queried with those items' vectors), items that co-occur with the user's whole history (EASE
-item-item weights, where the catalog is small enough for them), the most popular items of the
-user's favourite genres, and the most popular items overall. Each source fills its quota with items the user has not seen and no
-earlier source gave; a source that runs short leaves its slots to the next ones.
+Sources: the two-tower ANN search, item-to-item neighbours of the user's last items (the same
+index, queried with those items' vectors), items that co-occur with the user's whole history
+(EASE item-item weights, where the catalog is small enough for them), the most popular items of
+the user's favourite genres, and the most popular items overall. Each source fills its quota
+with items the user has not seen and no earlier source gave; a source that runs short leaves its
+slots to the last one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-
 from tqdm import tqdm
 
 from recfunnel.data.arrays import row_indices

@@ -75,8 +75,8 @@ def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.nd
     ``seen`` [B, n_items] binary, the whole visible history; ``candidates``,
     ``retrieval_scores`` and ``cooccurrence`` (the item-item weights from every seen item to the
     candidate, summed, as the candidate generator computes them) [B, C]. The ranking network's
-    inputs, by name. NumPy throughout: a
-    few microseconds an operation where PyTorch takes tens at a live request's sizes."""
+    inputs, by name. NumPy throughout: a few microseconds an operation where PyTorch takes tens
+    at a live request's sizes."""
     d, n_genres = table.vectors.shape[1], table.genres.shape[1]
     packed = table.packed[candidates]  # [B, C, d + G + 3]
     mask = recent >= 0

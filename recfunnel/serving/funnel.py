@@ -47,8 +47,8 @@ class FunnelOutput:
 @dataclass
 class Funnel:
     """``candidates`` items from retrieval, then ``rank_depth`` items reordered by ``ranker``
-    (when there is one; on ML-100K ranking 100, 200 or all 500 gives the same NDCG@10 within
-    0.001, BENCHMARKS.md), then ``reranker`` picks the final list from the ranked head
+    (when there is one; on ML-100K ranking 50, 100, 200 or 500 gives the same NDCG@10 within
+    0.002, BENCHMARKS.md), then ``reranker`` picks the final list from the ranked head
     (``pool`` items). With a candidate ``generator`` (two-tower models: the ANN index merged
     with the other sources), both lists come from it as a live request's do, the ranked one
     generated at ``rank_depth``; without one, the model's own top items, the ranked list their
