@@ -29,7 +29,7 @@ from recfunnel.errors import ConflictError, RecfunnelError, StaleError
 from recfunnel.index.ann import IndexConfig, ItemIndex
 from recfunnel.index.candidates import CandidateGenerator
 from recfunnel.index.offline import build_item_index, indexable, load_store
-from recfunnel.ranking.features import ItemTable
+from recfunnel.ranking.features import ItemTable, cooccurrence_weights
 from recfunnel.ranking.ranker import Ranker
 from recfunnel.rerank.chain import RerankConfig, Reranker
 from recfunnel.rerank.slate import ItemFacts
@@ -45,6 +45,7 @@ INDEX_FILE = "index.faiss"
 ITEMS_FILE = "items.parquet"
 STORE_FILE = "store.sqlite"
 RANKING_FILE = "ranking.safetensors"
+COOCCURRENCE_FILE = "cooccurrence.npy"
 LOCK_FILE = ".lock"
 
 
@@ -74,8 +75,10 @@ class System:
         vectors = self.retrieval.item_vectors_ if indexable(self.retrieval) else None
         if not hasattr(self, "_facts"):
             self._facts = ItemFacts.build(self.dataset, self.history, vectors)
+            earlier = getattr(self, "_table", None)  # before items were added
             self._table = (ItemTable.build(self.dataset, self.history, vectors,
-                                           getattr(self, "_table", None))
+                                           earlier.cooccurrence if earlier is not None
+                                           else self._saved_cooccurrence())
                            if self.ranker is not None else None)
             # the co-occurrence source shares the ranking features' item-item weights
             self._generator = (CandidateGenerator.over(
@@ -87,6 +90,12 @@ class System:
                         self.ranker, self._table, self._generator,
                         candidates=stage.get("candidates", 500))
         return replace(funnel, rank_depth=rank_depth) if rank_depth else funnel
+
+    def _saved_cooccurrence(self) -> np.ndarray | None:
+        """The ranking table's item-item weights as ``fit`` solved them, memory-mapped (server
+        processes share the pages); None for artifacts written before they were saved."""
+        name = self.manifest["stages"]["ranking"].get("cooccurrence")
+        return None if name is None else np.load(self.path / name, mmap_mode="r")
 
     @property
     def index(self) -> ItemIndex | None:
@@ -131,6 +140,11 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
             _save_state(ranker, tmp / RANKING_FILE)
             stages["ranking"] = {"model": "target-attention", "params": ranker.get_params(),
                                  "file": RANKING_FILE, "candidates": candidates}
+            # solved once here, not by every process that loads the artifacts
+            weights = cooccurrence_weights(dataset, dataset.history(history))
+            if weights is not None:
+                np.save(tmp / COOCCURRENCE_FILE, weights)
+                stages["ranking"]["cooccurrence"] = COOCCURRENCE_FILE
         stages["rerank"] = (rerank or RerankConfig()).to_dict()
         index_info = _write_index_and_store(tmp, dataset, history, retrieval)
         manifest = {

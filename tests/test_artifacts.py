@@ -53,3 +53,24 @@ def test_reading_leaves_a_directory_without_artifacts_untouched(tmp_path):
     with reading(tmp_path):
         pass
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_cooccurrence_weights_are_solved_by_fit_not_by_every_load(served, monkeypatch):
+    """fit saves the ranking table's EASE weights; a process loading the artifacts maps them
+    (no solve), and items added later get zero rows and columns."""
+    import numpy as np
+
+    from recfunnel.ranking.features import cooccurrence_weights
+    from recfunnel.retrieval.ease import EASE
+
+    system = load_system(served)
+    expected = cooccurrence_weights(system.dataset, system.history)
+    monkeypatch.setattr(EASE, "fit", lambda *a, **k: pytest.fail("EASE solved on load"))
+    table = load_system(served).funnel().table
+    assert isinstance(table.cooccurrence, np.memmap)
+    np.testing.assert_allclose(table.cooccurrence, expected, atol=1e-6)
+    grown = load_system(served)
+    add_items(grown, new_item(900003))
+    weights = load_system(served).funnel().table.cooccurrence
+    assert weights.shape == (len(expected) + 1,) * 2 and not weights[-1].any()
+    np.testing.assert_allclose(weights[:-1, :-1], expected, atol=1e-6)

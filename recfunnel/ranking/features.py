@@ -46,26 +46,33 @@ class ItemTable:
 
     @classmethod
     def build(cls, dataset: Dataset, history: History, vectors: np.ndarray,
-              earlier: ItemTable | None = None) -> ItemTable:
+              weights: np.ndarray | None = None) -> ItemTable:
         """From the catalog, the interactions the features may know about, and item vectors.
-        ``earlier``: the table of the same history before items were added to the catalog; its
-        co-occurrence weights are kept and padded with zeros (what a refit gives items without
-        interactions) instead of solving EASE again."""
+        ``weights``: the co-occurrence weights of this history when already solved
+        (:func:`cooccurrence_weights`), perhaps before items were added to the catalog: they are
+        padded with zeros (what a refit gives items without interactions) instead of solving
+        EASE again."""
         counts = np.bincount(history.interactions["item"], minlength=dataset.n_items)
         year = dataset.items["year"].to_numpy(dtype=np.float64) if "year" in dataset.items \
             else np.full(dataset.n_items, np.nan)
         age = np.nan_to_num(np.nanmax(year) - year, nan=0.0) if np.isfinite(year).any() \
             else np.zeros(len(year))
-        if earlier is not None and earlier.cooccurrence is not None:
-            weights = np.zeros((dataset.n_items, dataset.n_items), dtype=np.float32)
-            n = len(earlier.cooccurrence)
-            weights[:n, :n] = earlier.cooccurrence
-        else:
-            weights = EASE(COOCCURRENCE_L2).fit(history, dataset).weights_ \
-                if dataset.n_items <= MAX_ITEMS else None
+        if weights is None:
+            weights = cooccurrence_weights(dataset, history)
+        elif len(weights) < dataset.n_items:
+            padded = np.zeros((dataset.n_items, dataset.n_items), dtype=np.float32)
+            padded[:len(weights), :len(weights)] = weights
+            weights = padded
         return cls(np.asarray(vectors, dtype=np.float32), np.log1p(counts).astype(np.float32),
                    age.astype(np.float32), dataset.genre_matrix().toarray().astype(np.float32),
                    weights)
+
+
+def cooccurrence_weights(dataset: Dataset, history: History) -> np.ndarray | None:
+    """EASE's item-item weights over ``history`` [n, n]; None when the catalog is too large for
+    dense weights."""
+    return EASE(COOCCURRENCE_L2).fit(history, dataset).weights_ \
+        if dataset.n_items <= MAX_ITEMS else None
 
 
 def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.ndarray,

@@ -115,7 +115,7 @@ def test_added_items_extend_the_cooccurrence_weights_with_zeros(fitted):
     bigger = Dataset(dataset.name, dataset.interactions, dataset.users,
                      pd.concat([dataset.items, extra], ignore_index=True))
     vectors = np.vstack([model.item_vectors_, model.item_vectors_[:2]])
-    grown = ItemTable.build(bigger, bigger.history(split.train), vectors, earlier=table)
+    grown = ItemTable.build(bigger, bigger.history(split.train), vectors, table.cooccurrence)
     refit = ItemTable.build(bigger, bigger.history(split.train), vectors)
     np.testing.assert_allclose(grown.cooccurrence, refit.cooccurrence, atol=1e-5)
 
