@@ -215,6 +215,10 @@ def test_export_each_stage(funnel_dir, tmp_path):
     assert not lists["ranking"].equals(lists["retrieval"])
     assert not set(lists["final"]["item_id"]) & horror
     assert set(lists["retrieval"]["item_id"]) & horror
+    # retrieval at k is the stage's whole list cut at k, not a shorter list merged anew
+    run("export", "--artifacts", funnel_dir, "--k", "50", "--out", tmp_path / "deep.csv")
+    deep = pd.read_csv(tmp_path / "deep.csv")
+    assert deep[deep["rank"] <= 10].reset_index(drop=True).equals(lists["retrieval"])
 
 
 def test_report_writes_html_with_plots(funnel_dir, tmp_path):
