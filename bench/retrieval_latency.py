@@ -35,10 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     single_thread()
     system = load_system(args.artifacts)
-    store = SQLiteStore(system.store_path)
-    counts = np.bincount(system.dataset.interactions["item"], minlength=system.dataset.n_items)
-    online = OnlineRetriever.from_parts(system.retrieval, system.index, store, counts,
-                                        system.dataset.genre_matrix())
+    online = OnlineRetriever.of(system, SQLiteStore(system.store_path))
     users = np.random.default_rng(0).integers(0, system.dataset.n_users, args.requests)
     tower, search, ann, merged, no_store = [], [], [], [], []
     states = {u: online.store.user_state(u, system.retrieval.history_length)

@@ -18,7 +18,7 @@ from recfunnel.eval.segments import Row, activity_segments
 from recfunnel.pipeline import catalog_stats
 from recfunnel.rerank.chain import RerankConfig
 from recfunnel.rerank.slate import UserFacts
-from recfunnel.retrieval.topk import PAD, rank_users
+from recfunnel.retrieval.topk import PAD
 from recfunnel.serving.funnel import FunnelOutput
 
 FINAL_K = 10
@@ -63,9 +63,9 @@ def evaluate_funnel(system: System, rerank: RerankConfig | None = None, *,
         funnel = system.funnel(rerank, rank_depth)
         output = funnel.run(users, system.history, k=FINAL_K)
         if funnel.generator is not None:
-            items, _ = rank_users(lambda b: system.retrieval.score(b, system.history), users,
-                                  system.history.matrix, funnel.candidates)
-            model_alone = stage_reports({"alone": items}, targets, _catalog(system),
+            alone = replace(funnel, generator=None).retrieve(users, system.history,
+                                                             funnel.candidates)
+            model_alone = stage_reports({"alone": alone.items}, targets, _catalog(system),
                                         n_bootstrap=n_bootstrap)["alone"]
     lists = {stage: output.lists[stage].items for stage in output.lists}
     if system.ranker is None:

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from recfunnel.index.candidates import CandidateGenerator, Candidates, Quotas
+from recfunnel.artifacts import System
+from recfunnel.index.candidates import CandidateGenerator, Candidates
 from recfunnel.index.ann import ItemIndex
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 from recfunnel.store.base import FeatureStore
@@ -28,11 +29,9 @@ class OnlineRetriever:
         self.model, self.index, self.store, self.generator = model, index, store, generator
 
     @classmethod
-    def from_parts(cls, model: TwoTower, index: ItemIndex, store: FeatureStore,
-                   popularity: np.ndarray, genres, quotas: Quotas | None = None
-                   ) -> OnlineRetriever:
-        generator = CandidateGenerator(index, model.item_vectors_, popularity, genres, quotas)
-        return cls(model, index, store, generator)
+    def of(cls, system: System, store: FeatureStore) -> OnlineRetriever:
+        """The retrieval half of ``system``'s served funnel: its candidate sources as served."""
+        return cls(system.retrieval, system.index, store, system.funnel().generator)
 
     def user_vector(self, user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The user's vector, recent items (oldest first) and seen items, read from the store

@@ -40,9 +40,11 @@ class Service:
 
     @classmethod
     def load(cls, path: Path, store_config: StoreConfig) -> Service:
-        with reading(path):  # the index is read lazily: within the lock too
+        with reading(path):  # the index and co-occurrence weights are read lazily: within it too
             system = load_system(path)
             index = system.index if indexable(system.retrieval) else None
+            if index is not None:
+                system.funnel()
         if index is None:
             raise RecfunnelError(f"{path}: serving needs a two-tower artifact with an index "
                                  f"(this one is {system.retrieval.name}); fit --model two-tower")

@@ -35,10 +35,7 @@ def system_dir(small_ml1m_dir, tmp_path_factory):
 
 
 def retriever(system):
-    store = SQLiteStore(system.store_path)
-    counts = np.bincount(system.dataset.interactions["item"], minlength=system.dataset.n_items)
-    return OnlineRetriever.from_parts(system.retrieval, system.index, store, counts,
-                                      system.dataset.genre_matrix())
+    return OnlineRetriever.of(system, SQLiteStore(system.store_path))
 
 
 def test_fit_writes_an_index_with_measured_recall(system_dir):
