@@ -87,12 +87,13 @@ class CandidateGenerator:
         members = self.genres.indices[self.genres.indptr[g]:self.genres.indptr[g + 1]]
         return members[np.argsort(-self.popularity[members], kind="stable")]
 
-    def generate(self, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
+    def generate(self, user_vector: np.ndarray, recent: np.ndarray, history: sp.csr_matrix,
                  n: int) -> Candidates:
-        """Up to ``n`` candidates not in ``seen``; ``recent`` holds the user's last items, oldest
-        first, and steers the item-to-item and genre sources."""
-        seen = np.asarray(seen, dtype=np.int64)
-        affinity = (self.cooccurrence[np.unique(seen)].sum(0)
+        """Up to ``n`` candidates the user has not seen; ``recent`` holds the user's last items,
+        oldest first, and steers the item-to-item and genre sources; ``history`` is everything
+        they have seen, as a binary 1 x n_items row (``indicator_row``)."""
+        seen = history.indices
+        affinity = ((history @ self.cooccurrence)[0]  # sums the seen items' rows, no gather
                     if self.cooccurrence is not None and len(seen) else None)
         quota = self.quotas.counts(n)
         order = [s for s in SOURCES if quota.get(s)]
@@ -140,8 +141,7 @@ class CandidateGenerator:
         for row in tqdm(range(len(user_vectors)), desc="candidate sources", disable=None,
                         leave=False):
             window = windows[row]
-            found = self.generate(user_vectors[row], window[window >= 0],
-                                  seen.indices[seen.indptr[row]:seen.indptr[row + 1]], n)
+            found = self.generate(user_vectors[row], window[window >= 0], seen[row:row + 1], n)
             for name in ("items", "scores", "sources", "cooccurrence"):
                 getattr(out, name)[row, :len(found.items)] = getattr(found, name)
         return out

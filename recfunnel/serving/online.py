@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from recfunnel.data.arrays import indicator_row
 from recfunnel.index.candidates import SOURCES
 from recfunnel.ranking.ranker import Queries
 from recfunnel.rerank.slate import Slate, UserFacts
@@ -56,18 +56,16 @@ class OnlineFunnel:
         window = self.model.window(recent)  # the tower's input and a ranking feature
         vector = self.model.user_vector(window, features, -1 if user is None else user)
         clock.lap("user_tower")
+        n_items = len(self.model.item_vectors_)
+        history = indicator_row(seen[seen < n_items], n_items)
         # only what the ranker will score: its depth, filled from every source by quota
-        candidates = self.generator.generate(vector, recent, seen, self.funnel.rank_depth)
+        candidates = self.generator.generate(vector, recent, history, self.funnel.rank_depth)
         items = candidates.items
         clock.lap("retrieval")
-        n_items = len(self.model.item_vectors_)
-        # int32 indices: SciPy checks and converts int64 ones, 3x the cost of the whole matrix
-        unique_seen = np.unique(seen[seen < n_items]).astype(np.int32)
         queries = Queries.of(
             np.array([-1 if user is None else user]), items[None, :], candidates.sources[None, :],
             candidates.cooccurrence[None, :], self.model.item_vectors_, vector[None, :], window,
-            sp.csr_matrix((np.ones(len(unique_seen), dtype=np.float32), unique_seen,
-                           np.array([0, len(unique_seen)], dtype=np.int32)), shape=(1, n_items)))
+            history)
         ranked = self.funnel.rank(queries)
         clock.lap("ranking")
         final = self.funnel.final_list(ranked, 0, facts, k)
