@@ -1,6 +1,6 @@
 """Latency of the recommendations endpoint: in-process funnel, then `recfunnel serve` over
-loopback, one request at a time and under an open-loop load (requests sent on a fixed schedule; latency counted from the moment
-each request was due, so a slow server cannot hide its queue).
+loopback, one request at a time and under an open-loop load (requests sent on a fixed schedule;
+latency counted from the moment each request was due, so a slow server cannot hide its queue).
 
     python bench/serve_load.py --artifacts artifacts/tt --rates 50,100,200,300,400 --seconds 5
     python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 200,400,600 --seconds 5
@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+
+try:  # the client's own event loop takes less of the CPU it shares with the server
+    from uvloop import run
+except ImportError:  # Windows
+    from asyncio import run
 
 from recfunnel.serving.service import Service, StoreConfig
 
@@ -49,20 +56,23 @@ def in_process(artifacts: Path, requests: int, seed: int) -> None:
 
 
 class Connections:
-    """Keep-alive HTTP/1.1 connections to the server, each carrying one request at a time; a
-    new one opens when all are busy. Requests are written and responses read as bytes: the
-    client shares the two cores with the server, and a full HTTP client library (httpx) spends
-    more CPU per request than the server's own funnel, which would be measured as server
-    latency."""
+    """Keep-alive HTTP/1.1 connections to the server, each carrying one request at a time and
+    taken in turn (the one idle longest first, as many independent clients would); a new one
+    opens when all are busy. Requests are written and responses read as bytes: the client
+    shares the two cores with the server, and a full HTTP client library (httpx) spends more
+    CPU per request than the server's own funnel, which would be measured as server latency."""
 
     def __init__(self, port: int):
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
 
     async def get(self, path: str) -> int:
         """The response's status code, after reading its whole body."""
-        reader, writer = (self.idle.pop() if self.idle
-                          else await asyncio.open_connection("127.0.0.1", self.port))
+        reader = writer = None
+        while self.idle and reader is None:
+            reader, writer = self._live(*self.idle.popleft()) or (None, None)
+        if reader is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
@@ -78,21 +88,31 @@ class Connections:
         self.idle.append((reader, writer))
         return int(lines[0].split(b" ", 2)[1])
 
+    @staticmethod
+    def _live(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The connection, unless the server has closed it (its keep-alive timeout)."""
+        if reader.at_eof():
+            writer.close()
+            return None
+        return reader, writer
+
     def close(self) -> None:
         for _, writer in self.idle:
             writer.close()
 
 
-async def open_loop(port: int, users: np.ndarray, rate: float, seconds: float) -> dict:
-    n = int(rate * seconds)
+async def open_loop(connections: Connections, users: np.ndarray, rate: float,
+                    seconds: float, warmup: float = 0.0) -> dict:
+    """Requests sent at ``rate`` per second whether or not earlier ones were answered, each
+    started when it is due (not all created up front, which would itself delay the first
+    ones); the first ``warmup`` seconds are not counted: the connection pool grows to what the
+    rate needs, each new connection accepted by whichever worker process is free then."""
+    skip, n = int(rate * warmup), int(rate * (warmup + seconds))
     latencies = np.full(n, np.nan)
     statuses = np.zeros(n, dtype=np.int64)
-    connections = Connections(port)
-    start = time.perf_counter() + 0.1
 
-    async def one(i: int) -> None:
-        due = start + i / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+    async def one(i: int, due: float) -> None:
         try:
             statuses[i] = await connections.get(
                 f"/users/{users[i % len(users)]}/recommendations?k=10")
@@ -100,18 +120,24 @@ async def open_loop(port: int, users: np.ndarray, rate: float, seconds: float) -
             statuses[i] = -1
         latencies[i] = time.perf_counter() - due
 
-    await asyncio.gather(*(one(i) for i in range(n)))
-    elapsed = time.perf_counter() - start
-    connections.close()
+    start = time.perf_counter() + 0.1
+    running = []
+    for i in range(n):
+        due = start + i / rate
+        if due > time.perf_counter():
+            await asyncio.sleep(due - time.perf_counter())
+        running.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*running)
+    elapsed = time.perf_counter() - (start + warmup)
+    latencies, statuses = latencies[skip:], statuses[skip:]
     ok = statuses == 200
-    return {"rate": rate, "sent": n, "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
+    return {"rate": rate, "sent": n - skip, "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
             "p50": np.percentile(latencies[ok], 50) * 1e3 if ok.any() else np.nan,
             "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
 
 
-async def one_at_a_time(port: int, users: np.ndarray, n: int) -> np.ndarray:
+async def one_at_a_time(connections: Connections, users: np.ndarray, n: int) -> np.ndarray:
     """Latencies (seconds) of ``n`` requests sent one after another on one connection."""
-    connections = Connections(port)
     latencies = []
     for user in users[np.arange(n) % len(users)]:
         start = time.perf_counter()
@@ -119,8 +145,35 @@ async def one_at_a_time(port: int, users: np.ndarray, n: int) -> np.ndarray:
         if status != 200:
             raise SystemExit(f"the server answered {status} for user {user}")
         latencies.append(time.perf_counter() - start)
-    connections.close()
     return np.array(latencies)
+
+
+async def load(port: int, users: np.ndarray, sequential: int, rates: list[float],
+               seconds: float, warmup: float, workers: int) -> None:
+    """One request at a time, then each rate in open loop, over one pool of connections."""
+    connections = Connections(port)
+    # the client's own garbage collection would stop every request in flight for tens of
+    # milliseconds (its thousands of tasks), and the pause be counted as server latency
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        await open_loop(connections, users, 50, 2)  # warm-up
+        times = await one_at_a_time(connections, users, sequential)
+        print(f"\nHTTP, one request at a time on one connection, {len(times)} requests: "
+              f"p50 {np.percentile(times, 50) * 1e3:.3f} ms  "
+              f"p99 {np.percentile(times, 99) * 1e3:.3f} ms")
+        print(f"\nHTTP, open loop, k=10, {workers} server process(es), {seconds:g} s per rate "
+              f"counted after {warmup:g} s at that rate:")
+        print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for rate in rates:
+            r = await open_loop(connections, users, rate, seconds, warmup)
+            print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
+                  f"{r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+    finally:
+        gc.enable()
+        connections.close()
 
 
 def wait_for(port: int, workers: int, seconds: float = 60.0) -> None:
@@ -148,6 +201,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="seconds at each rate before the counted ones")
     parser.add_argument("--no-http", action="store_true",
                         help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()
@@ -165,18 +220,9 @@ def main() -> None:
             wait_for(args.port, args.workers)
             known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()
             users = np.random.default_rng(args.seed).permutation(known)
-            asyncio.run(open_loop(args.port, users, 50, 2))  # warm-up
-            sequential = asyncio.run(one_at_a_time(args.port, users, args.in_process_requests))
-            print(f"\nHTTP, one request at a time on one connection, {len(sequential)} requests: "
-                  f"p50 {np.percentile(sequential, 50) * 1e3:.3f} ms  "
-                  f"p99 {np.percentile(sequential, 99) * 1e3:.3f} ms")
-            print(f"\nHTTP, open loop, k=10, {args.workers} server process(es):")
-            print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms |")
-            print("| --- | --- | --- | --- | --- | --- |")
-            for rate in (float(r) for r in args.rates.split(",")):
-                r = asyncio.run(open_loop(args.port, users, rate, args.seconds))
-                print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
-                      f"{r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+            run(load(args.port, users, args.in_process_requests,
+                     [float(r) for r in args.rates.split(",")], args.seconds, args.warmup,
+                     args.workers))
         finally:
             server.terminate()
             server.wait()

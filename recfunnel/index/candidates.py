@@ -52,6 +52,17 @@ class Candidates:
     # item, summed; zeros without weights): the co-occurrence source's score and a ranking feature
     cooccurrence: np.ndarray
 
+    @classmethod
+    def stack(cls, parts: list[Candidates], n: int) -> Candidates:
+        """Several users' candidates as [U, n] fields, items PAD padded."""
+        shape = (len(parts), n)
+        out = cls(np.full(shape, PAD, dtype=np.int64), np.zeros(shape, np.float32),
+                  np.full(shape, -1, dtype=np.int8), np.zeros(shape, np.float32))
+        for row, found in enumerate(parts):
+            for name in ("items", "scores", "sources", "cooccurrence"):
+                getattr(out, name)[row, :len(found.items)] = getattr(found, name)
+        return out
+
 
 class CandidateGenerator:
     """``popularity``: interaction count per item; ``genres``: item x genre multi-hot matrix.
@@ -91,7 +102,7 @@ class CandidateGenerator:
                  n: int) -> Candidates:
         """Up to ``n`` candidates the user has not seen; ``recent`` holds the user's last items,
         oldest first, and steers the item-to-item and genre sources; ``history`` is everything
-        they have seen, as a binary 1 x n_items row (``indicator_row``)."""
+        they have seen, as a binary 1 x n_items row (``indicator_rows``)."""
         seen = history.indices
         affinity = ((history @ self.cooccurrence)[0]  # sums the seen items' rows, no gather
                     if self.cooccurrence is not None and len(seen) else None)
@@ -135,16 +146,10 @@ class CandidateGenerator:
         """:meth:`generate` for many users, one by one as requests arrive: ``windows`` [U, L]
         their last items, oldest first, -1 padded; ``seen`` [U, n_items] their histories. Each
         field [U, n], items PAD padded."""
-        shape = (len(user_vectors), n)
-        out = Candidates(np.full(shape, PAD, dtype=np.int64), np.zeros(shape, np.float32),
-                         np.full(shape, -1, dtype=np.int8), np.zeros(shape, np.float32))
-        for row in tqdm(range(len(user_vectors)), desc="candidate sources", disable=None,
-                        leave=False):
-            window = windows[row]
-            found = self.generate(user_vectors[row], window[window >= 0], seen[row:row + 1], n)
-            for name in ("items", "scores", "sources", "cooccurrence"):
-                getattr(out, name)[row, :len(found.items)] = getattr(found, name)
-        return out
+        return Candidates.stack([
+            self.generate(user_vectors[row], windows[row][windows[row] >= 0], seen[row:row + 1], n)
+            for row in tqdm(range(len(user_vectors)), desc="candidate sources", disable=None,
+                            leave=False)], n)
 
     def _source(self, source: str, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
                 picked: list[np.ndarray], want: int, affinity: np.ndarray | None

@@ -2,8 +2,9 @@
 Prometheus metrics, a web page, and a new artifact version swapped in while serving.
 
 Endpoints are ``async`` and do their (sub-millisecond to few-millisecond) work on the event loop,
-one request at a time per process: PyTorch and FAISS run single-threaded on the request path
-anyway, and nothing needs a lock. Loading a new version runs in a worker thread; the swap itself
+one piece of work at a time per process: PyTorch and FAISS run single-threaded on the request path
+anyway, and nothing needs a lock. Recommendation requests read off the sockets together are
+answered together (``recfunnel.serving.batching``), which costs less per request under load. Loading a new version runs in a worker thread; the swap itself
 is one reference assignment between two requests. Each process follows its artifact directory
 (``recfunnel.serving.versions``); ``serve --workers N`` runs N such processes on one port
 (``recfunnel.serving.workers``).
@@ -12,6 +13,7 @@ is one reference assignment between two requests. Each process follows its artif
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import os
@@ -29,11 +31,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
 )
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 import recfunnel
 from recfunnel.artifacts import version_stamp
 from recfunnel.errors import ConflictError, NotFoundError, RecfunnelError, StaleError
+from recfunnel.serving.batching import Batcher
+from recfunnel.serving.online import Answer
 from recfunnel.serving.service import Service, StoreConfig
 from recfunnel.serving.versions import Pointer, wanted
 
@@ -66,6 +70,35 @@ class ItemIn(BaseModel):
     year: int | None = Field(None, ge=1800, le=2200)
 
 
+class RecommendationQuery(BaseModel):
+    """The recommendations endpoint's query string, validated in one call: FastAPI's parameter
+    by parameter validation cost this endpoint 40 microseconds a request, a fifth of what the
+    HTTP side of a request costs, for the same rules and the same 422 on a mistake."""
+
+    k: int = Field(10, ge=1, le=MAX_K, description="Length of the final list.")
+    age: int | None = Field(None, ge=0, le=150, description="For a user the system has not seen.")
+    gender: str | None = Field(None, max_length=20)
+    occupation: str | None = Field(None, max_length=100)
+    zip: str | None = Field(None, max_length=20)
+    funnel: bool = Field(False, description="Also return the ranked candidates.")
+
+    @classmethod
+    def of(cls, request: Request) -> RecommendationQuery:
+        try:
+            return cls.model_validate(dict(request.query_params))
+        except ValidationError as err:
+            raise RequestValidationError(
+                [{**e, "loc": ("query", *e["loc"])} for e in err.errors()]) from None
+
+    @classmethod
+    def openapi_parameters(cls) -> list[dict[str, Any]]:
+        """The fields as OpenAPI query parameters (the docs FastAPI would write for them)."""
+        return [{"name": name, "in": "query", "required": False,
+                 "description": field.get("description", ""),
+                 "schema": {k: v for k, v in field.items() if k != "description"}}
+                for name, field in cls.model_json_schema()["properties"].items()]
+
+
 class Reload(BaseModel):
     artifacts: str | None = Field(None, description="Artifact directory; default: the current one.")
 
@@ -89,6 +122,8 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
             new = await run_in_threadpool(Service.load, path, old.store_config)
             app.state.service = new
             old.close()
+            del old
+            _freeze_heap()
             return new
 
     async def follow() -> None:
@@ -117,6 +152,7 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
                   description="A YouTube-style recommendation funnel: retrieval, ranking, "
                               "re-ranking, with live events and cold start.")
     app.state.service = Service.load(Path(artifacts), store)
+    _freeze_heap()
     registry = CollectorRegistry()
     stage_seconds = Histogram("recfunnel_stage_seconds", "Time per funnel stage in a request",
                               ["stage"], registry=registry, buckets=LATENCY_BUCKETS)
@@ -127,6 +163,12 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
 
     def service() -> Service:
         return app.state.service
+
+    def answer(requests: list[tuple[str, int, dict[str, Any]]]) -> list[tuple[Service, Answer]]:
+        s = service()  # the version that answered describes the items, even after a swap
+        return [(s, a) for a in s.recommend_many(requests)]
+
+    batcher = Batcher(answer)
 
     app.add_middleware(_RequestTimer, histogram=request_seconds)
 
@@ -148,35 +190,29 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
                 "created": s.system.manifest.get("created"), "store": s.store_config.kind,
                 "users": s.system.dataset.n_users, "items": s.system.dataset.n_items}
 
-    @app.get("/users/{user_id}/recommendations")
-    async def recommendations(
-        user_id: str,
-        k: int = Query(10, ge=1, le=MAX_K),
-        age: int | None = Query(None, ge=0, le=150, description="For a user the system has not seen."),
-        gender: str | None = Query(None, max_length=20),
-        occupation: str | None = Query(None, max_length=100),
-        zip_code: str | None = Query(None, alias="zip", max_length=20),
-        funnel: bool = Query(False, description="Also return the ranked candidates."),
-    ) -> dict[str, Any]:
+    @app.get("/users/{user_id}/recommendations",
+             openapi_extra={"parameters": RecommendationQuery.openapi_parameters()})
+    async def recommendations(user_id: str, request: Request) -> dict[str, Any]:
         """The whole funnel: store -> user tower -> ANN and other sources -> ranking ->
         re-ranking. An unknown user gets a cold-start list from the demographics given, or the
         most popular items."""
-        s = service()
-        demographics = {name: value for name, value in (
-            ("age", age), ("gender", gender), ("occupation", occupation), ("zip", zip_code))
-            if value is not None}
-        answer = s.recommend(user_id, k, demographics)
+        query = RecommendationQuery.of(request)
+        demographics = {name: value for name in ("age", "gender", "occupation", "zip")
+                        if (value := getattr(query, name)) is not None}
+        # requests that arrive together are answered together (recfunnel.serving.batching)
+        s, answer = await batcher.submit((user_id, query.k, demographics))
         for stage, seconds in answer.seconds.items():
             stage_seconds.labels(stage).observe(seconds)
         body = {"user_id": user_id, "known_user": answer.cold_start is None,
                 "cold_start": answer.cold_start, "candidates": answer.n_candidates,
+                "batch": answer.batch,
                 "items": [{"rank": rank, **s.describe(item), "score": _finite(score),
                            "explanation": why}
                           for rank, (item, score, why) in enumerate(zip(
                               answer.final.items.tolist(), answer.final.scores.tolist(),
                               answer.final.explanations), start=1)],
                 "latency_ms": {stage: round(v * 1000, 3) for stage, v in answer.seconds.items()}}
-        if funnel:
+        if query.funnel:
             top = answer.ranked.items[0][:50]
             body["ranked"] = [{"rank": r, **s.describe(int(i)),
                                "score": _finite(float(answer.ranked.scores[0][r - 1]))}
@@ -271,6 +307,16 @@ class _RequestTimer:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.histogram.labels(route, str(status[0])).observe(time.perf_counter() - start)
+
+
+def _freeze_heap() -> None:
+    """Move what is alive now (the loaded version, the libraries) out of the garbage collector's
+    reach: a full collection in a loaded server walks some 270,000 objects, 75 ms during which no
+    request is answered (measured on ML-100K). Earlier frozen objects are thawed first, so a
+    replaced version's reference cycles are still collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _finite(value: float) -> float | None:

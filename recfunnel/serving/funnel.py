@@ -32,6 +32,11 @@ class StageLists:
     sources: np.ndarray | None = None
     retrieval_scores: np.ndarray | None = None
 
+    def row(self, i: int) -> StageLists:
+        """Row ``i`` alone (a view)."""
+        return StageLists(*(None if getattr(self, f.name) is None else getattr(self, f.name)[i:i + 1]
+                            for f in fields(self)))
+
     @classmethod
     def concat(cls, parts: list[StageLists]) -> StageLists:
         return cls(*(None if getattr(parts[0], f.name) is None else

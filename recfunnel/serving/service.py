@@ -14,7 +14,7 @@ import pandas as pd
 from recfunnel.artifacts import System, add_items, load_system, reading
 from recfunnel.errors import NotFoundError, RecfunnelError
 from recfunnel.index.offline import indexable
-from recfunnel.serving.online import Answer, OnlineFunnel
+from recfunnel.serving.online import Answer, OnlineFunnel, Request
 from recfunnel.serving.retrieval import single_thread
 from recfunnel.store.base import Event, FeatureStore
 from recfunnel.store.redis_store import RedisStore
@@ -81,7 +81,12 @@ class Service:
         return dict(self.descriptions[item])
 
     def recommend(self, raw_user: str, k: int, demographics: dict[str, Any]) -> Answer:
-        return self.online.recommend(self.user_index(raw_user), k, demographics or None)
+        return self.recommend_many([(raw_user, k, demographics)])[0]
+
+    def recommend_many(self, requests: list[tuple[str, int, dict[str, Any]]]) -> list[Answer]:
+        """(raw user id, k, demographics) per request, answered together."""
+        return self.online.recommend_many([Request(self.user_index(user), k, demographics or None)
+                                           for user, k, demographics in requests])
 
     def add_event(self, raw_user: str, raw_item: str, kind: str, value: float | None,
                   timestamp: int) -> dict[str, Any]:

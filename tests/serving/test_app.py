@@ -144,11 +144,24 @@ def test_metrics_and_health(client):
     assert "<title>recfunnel</title>" in client.get("/").text
 
 
+def test_openapi_documents_the_recommendation_query(shared_client):
+    """The query is validated by hand (RecommendationQuery), so its docs are written by hand."""
+    spec = shared_client.get("/openapi.json").json()
+    parameters = spec["paths"]["/users/{user_id}/recommendations"]["get"]["parameters"]
+    by_name = {p["name"]: p for p in parameters}
+    assert by_name["user_id"]["in"] == "path"
+    assert set(by_name) == {"user_id", "k", "age", "gender", "occupation", "zip", "funnel"}
+    assert by_name["k"]["schema"]["maximum"] == 100 and by_name["k"]["schema"]["default"] == 10
+    assert all(not by_name[n]["required"] for n in by_name if n != "user_id")
+
+
 @pytest.mark.parametrize("method, path, body, status", [
     ("get", "/users/3/recommendations?k=0", None, 422),
     ("get", "/users/3/recommendations?k=1000", None, 422),
     ("get", "/users/3/recommendations?k=ten", None, 422),
     ("get", "/users/3/recommendations?age=-4", None, 422),
+    ("get", "/users/3/recommendations?funnel=maybe", None, 422),
+    ("get", "/users/3/recommendations?gender=" + "x" * 21, None, 422),
     ("post", "/events", {"user_id": "3"}, 422),
     ("post", "/events", {"user_id": "3", "item_id": "1", "type": "like"}, 422),
     ("post", "/events", {"user_id": "3", "item_id": "1", "timestamp": -1}, 422),

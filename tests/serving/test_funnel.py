@@ -61,3 +61,25 @@ def test_offline_funnel_lists_what_a_live_request_gets(small_funnel_dir, tmp_pat
         same_final += live.final.items.tolist() == batch.final[row].items.tolist()
     assert same_candidates >= 0.97 * len(users) and same_final >= 0.97 * len(users)
     assert {e["source"] for s in batch.final for e in s.explanations} > {"two-tower"}
+
+
+def test_requests_answered_together_get_the_lists_they_get_alone(small_funnel_dir, tmp_path):
+    """recommend_many (the server's batches): known users, a cold start from demographics and
+    one from popularity, in one call, each answered as if alone."""
+    from recfunnel.serving.online import Request
+    from recfunnel.serving.service import Service, StoreConfig
+
+    service = Service.load(Path(shutil.copytree(small_funnel_dir, tmp_path / "tt")), StoreConfig())
+    requests = [Request(int(u), k) for u, k in zip(range(0, 40, 3), [10, 5, 20] * 5)]
+    requests[3:3] = [Request(None, 7, {"age": 30, "gender": "F"}), Request(None, 4)]
+    together = service.online.recommend_many(requests)
+    for request, answer in zip(requests, together):
+        alone = service.online.recommend(request.user, request.k, request.features)
+        assert answer.final.items.tolist() == alone.final.items.tolist()
+        assert answer.final.explanations == alone.final.explanations
+        assert answer.cold_start == alone.cold_start and answer.batch == len(requests)
+        assert len(answer.final) == request.k
+        live = answer.ranked.items[0][answer.ranked.items[0] != PAD]
+        assert live.tolist() == alone.ranked.items[0].tolist()
+    assert [a.cold_start for a in together[3:5]] == ["demographics", "popular"]
+    service.close()
