@@ -32,6 +32,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
 )
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import to_json
 
 import recfunnel
 from recfunnel.artifacts import version_stamp
@@ -97,6 +98,35 @@ class RecommendationQuery(BaseModel):
                  "description": field.get("description", ""),
                  "schema": {k: v for k, v in field.items() if k != "description"}}
                 for name, field in cls.model_json_schema()["properties"].items()]
+
+
+class Item(BaseModel):
+    item_id: str
+    title: str
+    genres: list[str]
+    year: int | None
+    rank: int
+    score: float | None
+
+
+class RecommendedItem(Item):
+    explanation: dict[str, Any] = Field(
+        description="Its candidate source, retrieval and ranking scores, and what each "
+                    "re-ranking rule did to it.")
+
+
+class Recommendations(BaseModel):
+    """The recommendations endpoint's answer (its documentation: the endpoint writes the JSON
+    itself)."""
+
+    user_id: str
+    known_user: bool
+    cold_start: Literal["demographics", "popular"] | None
+    candidates: int = Field(description="Candidates the ranking model scored.")
+    batch: int = Field(description="Requests answered together with this one.")
+    items: list[RecommendedItem]
+    latency_ms: dict[str, float] = Field(description="Time per funnel stage.")
+    ranked: list[Item] | None = Field(None, description="The ranked candidates (funnel=true).")
 
 
 class Reload(BaseModel):
@@ -190,9 +220,9 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
                 "created": s.system.manifest.get("created"), "store": s.store_config.kind,
                 "users": s.system.dataset.n_users, "items": s.system.dataset.n_items}
 
-    @app.get("/users/{user_id}/recommendations",
+    @app.get("/users/{user_id}/recommendations", response_model=Recommendations,
              openapi_extra={"parameters": RecommendationQuery.openapi_parameters()})
-    async def recommendations(user_id: str, request: Request) -> dict[str, Any]:
+    async def recommendations(user_id: str, request: Request) -> Response:
         """The whole funnel: store -> user tower -> ANN and other sources -> ranking ->
         re-ranking. An unknown user gets a cold-start list from the demographics given, or the
         most popular items."""
@@ -217,7 +247,8 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
             body["ranked"] = [{"rank": r, **s.describe(int(i)),
                                "score": _finite(float(answer.ranked.scores[0][r - 1]))}
                               for r, i in enumerate(top[top >= 0].tolist(), start=1)]
-        return body
+        # the body is built from the funnel's own values: serialised without validating it again
+        return Response(to_json(body), media_type="application/json")
 
     @app.get("/users/{user_id}/history")
     async def history(user_id: str, n: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from recfunnel.artifacts import add_items, load_system, write_manifest
 from recfunnel.index.candidates import SOURCES
-from recfunnel.serving.app import FOLLOW_SECONDS, create_app
+from recfunnel.serving.app import FOLLOW_SECONDS, Recommendations, create_app
 from server_processes import eventually
 
 
@@ -41,6 +41,7 @@ def history_ids(client, user):
 
 def test_recommendations_run_the_whole_funnel(client):
     body = client.get("/users/3/recommendations?k=5&funnel=true").json()
+    Recommendations.model_validate(body)  # what the OpenAPI docs say it is
     assert body["known_user"] is True and body["cold_start"] is None
     assert len(body["items"]) == 5 and [i["rank"] for i in body["items"]] == [1, 2, 3, 4, 5]
     assert body["candidates"] > 5 and len(body["ranked"]) > 5
