@@ -58,48 +58,73 @@ def in_process(artifacts: Path, requests: int, seed: int) -> None:
 class Connections:
     """Keep-alive HTTP/1.1 connections to the server, each carrying one request at a time and
     taken in turn (the one idle longest first, as many independent clients would); a new one
-    opens when all are busy. Requests are written and responses read as bytes: the client
-    shares the two cores with the server, and a full HTTP client library (httpx) spends more
-    CPU per request than the server's own funnel, which would be measured as server latency."""
+    opens when all are busy. The client shares the two cores with the server, so it spends as
+    little CPU as it can: requests are written and responses parsed as bytes by an asyncio
+    protocol (a full HTTP client library, httpx, spends more CPU per request than the server's
+    own funnel, which would be measured as server latency)."""
 
     def __init__(self, port: int):
         self.port = port
-        self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+        self.idle: deque[_Connection] = deque()
 
     async def get(self, path: str) -> int:
         """The response's status code, after reading its whole body."""
-        reader = writer = None
-        while self.idle and reader is None:
-            reader, writer = self._live(*self.idle.popleft()) or (None, None)
-        if reader is None:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            lengths = [int(line.split(b":", 1)[1]) for line in lines[1:]
-                       if line.lower().startswith(b"content-length:")]
-            if not lengths:
-                raise ConnectionError("response without Content-Length")
-            await reader.readexactly(lengths[0])
-        except BaseException:
-            writer.close()
-            raise
-        self.idle.append((reader, writer))
-        return int(lines[0].split(b" ", 2)[1])
-
-    @staticmethod
-    def _live(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """The connection, unless the server has closed it (its keep-alive timeout)."""
-        if reader.at_eof():
-            writer.close()
-            return None
-        return reader, writer
+        connection = None
+        while self.idle and connection is None:
+            connection = self.idle.popleft()
+            if connection.transport.is_closing():  # the server closed it (keep-alive timeout)
+                connection = None
+        if connection is None:
+            _, connection = await asyncio.get_running_loop().create_connection(
+                _Connection, "127.0.0.1", self.port)
+        status = await connection.get(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        self.idle.append(connection)
+        return status
 
     def close(self) -> None:
-        for _, writer in self.idle:
-            writer.close()
+        for connection in self.idle:
+            connection.transport.close()
+
+
+class _Connection(asyncio.Protocol):
+    """One connection: a request written, its response's status once the whole body is in."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.received = bytearray()
+        self.waiting: asyncio.Future[int] | None = None
+
+    def get(self, request: bytes) -> asyncio.Future[int]:
+        self.waiting = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self.waiting
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+        end = self.received.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.received[:end]).lower()
+        at = head.find(b"content-length:")
+        if at < 0:
+            self._fail(ConnectionError("response without Content-Length"))
+            return
+        line_end = head.find(b"\r\n", at)
+        length = int(head[at + 15:line_end if line_end >= 0 else len(head)])
+        if len(self.received) < end + 4 + length:
+            return
+        del self.received[:end + 4 + length]
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(int(head[9:12]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionError("the server closed the connection"))
+
+    def _fail(self, error: Exception) -> None:
+        self.transport.close()
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_exception(error)
 
 
 async def open_loop(connections: Connections, users: np.ndarray, rate: float,
@@ -116,7 +141,7 @@ async def open_loop(connections: Connections, users: np.ndarray, rate: float,
         try:
             statuses[i] = await connections.get(
                 f"/users/{users[i % len(users)]}/recommendations?k=10")
-        except (OSError, asyncio.IncompleteReadError):
+        except OSError:
             statuses[i] = -1
         latencies[i] = time.perf_counter() - due
 

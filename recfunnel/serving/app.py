@@ -4,8 +4,9 @@ Prometheus metrics, a web page, and a new artifact version swapped in while serv
 Endpoints are ``async`` and do their (sub-millisecond to few-millisecond) work on the event loop,
 one piece of work at a time per process: PyTorch and FAISS run single-threaded on the request path
 anyway, and nothing needs a lock. Recommendation requests read off the sockets together are
-answered together (``recfunnel.serving.batching``), which costs less per request under load. Loading a new version runs in a worker thread; the swap itself
-is one reference assignment between two requests. Each process follows its artifact directory
+answered together (``recfunnel.serving.batching``), which costs less per request under load.
+Loading a new version runs in a worker thread; the swap itself is one reference assignment
+between two requests. Each process follows its artifact directory
 (``recfunnel.serving.versions``); ``serve --workers N`` runs N such processes on one port
 (``recfunnel.serving.workers``).
 """

@@ -34,8 +34,8 @@ class StageLists:
 
     def row(self, i: int) -> StageLists:
         """Row ``i`` alone (a view)."""
-        return StageLists(*(None if getattr(self, f.name) is None else getattr(self, f.name)[i:i + 1]
-                            for f in fields(self)))
+        parts = (getattr(self, f.name) for f in fields(self))
+        return StageLists(*(None if x is None else x[i:i + 1] for x in parts))
 
     @classmethod
     def concat(cls, parts: list[StageLists]) -> StageLists:

@@ -57,7 +57,8 @@ def test_offline_funnel_lists_what_a_live_request_gets(small_funnel_dir, tmp_pat
     for row, user in enumerate(users):
         live = service.online.recommend(int(user), 10)
         ranked = batch.lists["ranking"]
-        same_candidates += set(live.ranked.items[0]) == set(ranked.items[row][ranked.items[row] != PAD])
+        batch_row = ranked.items[row][ranked.items[row] != PAD]
+        same_candidates += set(live.ranked.items[0]) == set(batch_row)
         same_final += live.final.items.tolist() == batch.final[row].items.tolist()
     assert same_candidates >= 0.97 * len(users) and same_final >= 0.97 * len(users)
     assert {e["source"] for s in batch.final for e in s.explanations} > {"two-tower"}
