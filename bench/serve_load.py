@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import shutil
 import subprocess
 import sys
@@ -173,8 +174,17 @@ async def one_at_a_time(connections: Connections, users: np.ndarray, n: int) -> 
     return np.array(latencies)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux: NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(port: int, users: np.ndarray, sequential: int, rates: list[float],
-               seconds: float, warmup: float, workers: int) -> None:
+               seconds: float, warmup: float, workers: list[int]) -> None:
     """One request at a time, then each rate in open loop, over one pool of connections."""
     connections = Connections(port)
     # the client's own garbage collection would stop every request in flight for tens of
@@ -188,28 +198,35 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
         print(f"\nHTTP, one request at a time on one connection, {len(times)} requests: "
               f"p50 {np.percentile(times, 50) * 1e3:.3f} ms  "
               f"p99 {np.percentile(times, 99) * 1e3:.3f} ms")
-        print(f"\nHTTP, open loop, k=10, {workers} server process(es), {seconds:g} s per rate "
-              f"counted after {warmup:g} s at that rate:")
-        print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print(f"\nHTTP, open loop, k=10, {len(workers)} server process(es), {seconds:g} s per "
+              f"rate counted after {warmup:g} s at that rate; CPU per request over both, by "
+              "server process and for this client:")
+        print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms | server CPU ms "
+              "| client CPU ms |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for rate in rates:
+            before, mine = [cpu_seconds(w) for w in workers], time.process_time()
             r = await open_loop(connections, users, rate, seconds, warmup)
+            sent = rate * (seconds + warmup) / 1e3
+            server = " + ".join(f"{(cpu_seconds(w) - b) / sent:.2f}"
+                                for w, b in zip(workers, before))
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
-                  f"{r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | "
+                  f"{(time.process_time() - mine) / sent:.2f} |", flush=True)
     finally:
         gc.enable()
         connections.close()
 
 
-def wait_for(port: int, workers: int, seconds: float = 60.0) -> None:
-    """Until each of the server's ``workers`` processes has answered (a new connection per
-    call: the kernel hands it to any of them)."""
+def wait_for(port: int, workers: int, seconds: float = 60.0) -> list[int]:
+    """The process ids of the server's ``workers`` processes, once each has answered (a new
+    connection per call: the kernel hands it to any of them)."""
     deadline, seen = time.time() + seconds, set()
     while time.time() < deadline:
         try:
             seen.add(httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["process"])
             if len(seen) == workers:
-                return
+                return sorted(seen)
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"{len(seen)} of {workers} server processes answered on port {port} "
@@ -242,12 +259,12 @@ def main() -> None:
                                    str(served), "--port", str(args.port),
                                    "--workers", str(args.workers)])
         try:
-            wait_for(args.port, args.workers)
+            processes = wait_for(args.port, args.workers)
             known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()
             users = np.random.default_rng(args.seed).permutation(known)
             run(load(args.port, users, args.in_process_requests,
                      [float(r) for r in args.rates.split(",")], args.seconds, args.warmup,
-                     args.workers))
+                     processes))
         finally:
             server.terminate()
             server.wait()
