@@ -29,15 +29,10 @@ def row_indices(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return matrix.indices[np.repeat(starts - first, counts) + np.arange(counts.sum())]
 
 
-def indicator_rows(rows: list[np.ndarray], n: int) -> sp.csr_matrix:
-    """Each of ``rows`` (item indices, any order, repeats allowed, all below ``n``) as one
-    binary row of a sparse [len(rows), n] matrix. A row times a dense item x item matrix adds up
-    those items' rows without gathering them first: 3x faster than ``matrix[items].sum(0)`` for a
-    history of 300 items."""
-    unique = [np.unique(row) for row in rows]
-    indptr = np.zeros(len(rows) + 1, dtype=np.int32)
-    np.cumsum([len(u) for u in unique], out=indptr[1:])
-    # int32 indices: SciPy checks and converts int64 ones
-    indices = np.concatenate(unique).astype(np.int32) if rows else np.zeros(0, np.int32)
-    return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr),
-                         shape=(len(rows), n))
+def indicator_row(items: np.ndarray, n: int) -> sp.csr_matrix:
+    """``items`` (any order, repeats allowed, all below ``n``) as a sparse binary 1 x ``n`` row.
+    Times a dense item x item matrix, it adds up those items' rows without gathering them first:
+    3x faster than ``matrix[items].sum(0)`` for a history of 300 items."""
+    unique = np.unique(items).astype(np.int32)  # int32: SciPy checks and converts int64 ones
+    return sp.csr_matrix((np.ones(len(unique), np.float32), unique,
+                          np.array([0, len(unique)], dtype=np.int32)), shape=(1, n))

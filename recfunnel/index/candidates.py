@@ -102,7 +102,7 @@ class CandidateGenerator:
                  n: int) -> Candidates:
         """Up to ``n`` candidates the user has not seen; ``recent`` holds the user's last items,
         oldest first, and steers the item-to-item and genre sources; ``history`` is everything
-        they have seen, as a binary 1 x n_items row (``indicator_rows``)."""
+        they have seen, as a binary 1 x n_items row (``indicator_row``)."""
         seen = history.indices
         affinity = ((history @ self.cooccurrence)[0]  # sums the seen items' rows, no gather
                     if self.cooccurrence is not None and len(seen) else None)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recfunnel.data.arrays import indicator_rows
+from recfunnel.data.arrays import indicator_row
 from recfunnel.index.candidates import SOURCES, Candidates
 from recfunnel.ranking.ranker import Queries
 from recfunnel.rerank.slate import Slate, UserFacts
@@ -80,8 +80,8 @@ class OnlineFunnel:
         if users:
             rows = [row for row, _, _ in users]
             n_items = len(self.model.item_vectors_)
-            seen = [indicator_rows([facts[row].seen[facts[row].seen < n_items]], n_items)
-                    for row in rows]  # one matrix per row: slicing one costs SciPy more
+            seen = [indicator_row(facts[row].seen[facts[row].seen < n_items], n_items)
+                    for row in rows]
             # only what the ranker will score: its depth, filled from every source by quota
             found = [self.generator.generate(vector, recent, history, self.funnel.rank_depth)
                      for vector, (_, _, recent), history in zip(vectors, users, seen)]
