@@ -117,8 +117,9 @@ class Funnel:
         scores = (self.ranker.score(self.table, queries) if self.ranker is not None else
                   np.where(queries.real, queries.retrieval_scores, -np.inf))
         order = np.argsort(-scores, axis=1, kind="stable")
+        rows = np.arange(len(order))[:, None]
         items = np.where(queries.real, queries.candidates, PAD)
-        return StageLists(*(np.take_along_axis(x, order, 1) for x in (
+        return StageLists(*(x[rows, order] for x in (
             items, scores, queries.sources, queries.retrieval_scores)))
 
     def final_list(self, ranked: StageLists, row: int, user: UserFacts, k: int) -> Slate:
