@@ -36,7 +36,7 @@ except ImportError:  # Windows
 from recfunnel.serving.service import Service, StoreConfig
 
 
-def in_process(artifacts: Path, requests: int, seed: int) -> None:
+def in_process(artifacts: Path, requests: int, seed: int, batches: list[int]) -> None:
     service = Service.load(artifacts, StoreConfig())
     users = np.random.default_rng(seed).choice(service.system.dataset.users["user_id"].astype(str),
                                                requests + 100)
@@ -53,26 +53,34 @@ def in_process(artifacts: Path, requests: int, seed: int) -> None:
     for name, values in [("total", total), *stages.items()]:
         print(f"  {name:10s} p50 {np.percentile(values, 50) * 1e3:.3f} ms  "
               f"p99 {np.percentile(values, 99) * 1e3:.3f} ms")
+    for size in batches:  # what the server pays when requests arrive together
+        jobs = [(user, 10, {}) for user in users[100:]]
+        start = time.perf_counter()
+        for lo in range(0, len(jobs), size):
+            service.recommend_many(jobs[lo:lo + size])
+        print(f"  batches of {size}: {(time.perf_counter() - start) / len(jobs) * 1e3:.3f} ms "
+              "a request")
     service.close()
 
 
 class Connections:
-    """Keep-alive HTTP/1.1 connections to the server, each carrying one request at a time and
-    taken in turn (the one idle longest first, as many independent clients would); a new one
-    opens when all are busy. The client shares the two cores with the server, so it spends as
-    little CPU as it can: requests are written and responses parsed as bytes by an asyncio
-    protocol (a full HTTP client library, httpx, spends more CPU per request than the server's
-    own funnel, which would be measured as server latency)."""
+    """Keep-alive HTTP/1.1 connections to the server, each carrying one request at a time: by
+    default taken in turn (the one idle longest first, as many independent clients would), with
+    ``newest`` the most recently used first; a new one opens when all are busy. The client
+    shares the two cores with the server, so it spends as little CPU as it can: requests are
+    written and responses parsed as bytes by an asyncio protocol (a full HTTP client library,
+    httpx, spends more CPU per request than the server's own funnel, which would be measured as
+    server latency)."""
 
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, newest: bool = False):
+        self.port, self.newest = port, newest
         self.idle: deque[_Connection] = deque()
 
     async def get(self, path: str) -> int:
         """The response's status code, after reading its whole body."""
         connection = None
         while self.idle and connection is None:
-            connection = self.idle.popleft()
+            connection = self.idle.pop() if self.newest else self.idle.popleft()
             if connection.transport.is_closing():  # the server closed it (keep-alive timeout)
                 connection = None
         if connection is None:
@@ -184,9 +192,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def load(port: int, users: np.ndarray, sequential: int, rates: list[float],
-               seconds: float, warmup: float, workers: list[int]) -> None:
+               seconds: float, warmup: float, workers: list[int], newest: bool) -> None:
     """One request at a time, then each rate in open loop, over one pool of connections."""
-    connections = Connections(port)
+    connections = Connections(port, newest)
     # the client's own garbage collection would stop every request in flight for tens of
     # milliseconds (its thousands of tasks), and the pause be counted as server latency
     gc.collect()
@@ -245,6 +253,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds at each rate before the counted ones")
+    parser.add_argument("--batches", default="1,2,4",
+                        help="in process, also the mean cost of requests answered N at a time")
+    parser.add_argument("--reuse", choices=("oldest", "newest"), default="oldest",
+                        help="which idle connection a request takes: the one idle longest, or "
+                             "the most recently used (as urllib3's pool)")
     parser.add_argument("--no-http", action="store_true",
                         help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()
@@ -252,7 +265,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         served = Path(tmp) / "served"  # events and reads must not touch the user's artifact
         shutil.copytree(args.artifacts, served)
-        in_process(served, args.in_process_requests, args.seed)
+        in_process(served, args.in_process_requests, args.seed,
+                   [int(b) for b in args.batches.split(",") if b])
         if args.no_http:
             return
         server = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
@@ -264,7 +278,7 @@ def main() -> None:
             users = np.random.default_rng(args.seed).permutation(known)
             run(load(args.port, users, args.in_process_requests,
                      [float(r) for r in args.rates.split(",")], args.seconds, args.warmup,
-                     processes))
+                     processes, args.reuse == "newest"))
         finally:
             server.terminate()
             server.wait()
