@@ -59,7 +59,7 @@ class OnlineFunnel:
     def recommend_many(self, requests: list[Request]) -> list[Answer]:
         """Several requests answered together, stage by stage, each with the list it would get
         alone. A stage's code and data stay in the CPU's caches from one request to the next:
-        measured on ML-100K, four requests together cost 0.81 ms each against 1.18 ms alone."""
+        measured on ML-100K, four requests together cost 0.76 ms each against 1.14 ms alone."""
         clock = _Clock()
         facts, users = [], []  # users: (row, features, recent) of those with a personal list
         for row, request in enumerate(requests):
