@@ -4,10 +4,13 @@ latency counted from the moment each request was due, so a slow server cannot hi
 
     python bench/serve_load.py --artifacts artifacts/tt --rates 50,100,200,300,400 --seconds 5
     python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 200,400,600 --seconds 5
+    python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 600,1000 --connections 32
 
 The load generator runs on the same machine as the server and takes CPU from it; on the 2-core
 reference machine that is part of the measurement, which is why it speaks HTTP/1.1 over raw
-keep-alive sockets (``Connections``) rather than through a client library.
+keep-alive sockets (``Connections``) rather than through a client library. After each rate it
+prints how many of its connections each server process holds (a keep-alive connection stays with
+the process that accepted it).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import shutil
 import subprocess
@@ -66,30 +70,74 @@ def in_process(artifacts: Path, requests: int, seed: int, batches: list[int]) ->
 class Connections:
     """Keep-alive HTTP/1.1 connections to the server, each carrying one request at a time: by
     default taken in turn (the one idle longest first, as many independent clients would), with
-    ``newest`` the most recently used first; a new one opens when all are busy. The client
-    shares the two cores with the server, so it spends as little CPU as it can: requests are
-    written and responses parsed as bytes by an asyncio protocol (a full HTTP client library,
-    httpx, spends more CPU per request than the server's own funnel, which would be measured as
-    server latency)."""
+    ``newest`` the most recently used first. Without a ``limit`` a new one opens when all are
+    busy; with one, ``limit`` connections open at once up front (as wrk does) and a request
+    waits for one of them (its wait counted as latency). The client shares the two cores with
+    the server, so it spends as little CPU as it can: requests are written and responses parsed
+    as bytes by an asyncio protocol (a full HTTP client library, httpx, spends more CPU per
+    request than the server's own funnel, which would be measured as server latency)."""
 
-    def __init__(self, port: int, newest: bool = False):
-        self.port, self.newest = port, newest
+    def __init__(self, port: int, newest: bool = False, limit: int | None = None):
+        self.port, self.newest, self.limit = port, newest, limit
         self.idle: deque[_Connection] = deque()
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.opened = 0
+
+    async def open(self) -> None:
+        """Open the ``limit`` connections together."""
+        if self.limit:
+            self.idle.extend(await asyncio.gather(*(self._connect()
+                                                    for _ in range(self.limit - self.opened))))
 
     async def get(self, path: str) -> int:
         """The response's status code, after reading its whole body."""
-        connection = None
-        while self.idle and connection is None:
-            connection = self.idle.pop() if self.newest else self.idle.popleft()
-            if connection.transport.is_closing():  # the server closed it (keep-alive timeout)
-                connection = None
-        if connection is None:
+        connection = await self._take()
+        try:
+            return await connection.get(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        finally:
+            self._give_back(connection)
+
+    async def processes(self) -> list[int]:
+        """The server process behind each connection (its ``/health``), one entry per
+        connection."""
+        connections = [c for c in self.idle if not c.transport.is_closing()]
+        for connection in connections:
+            await connection.get(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return [json.loads(c.body)["process"] for c in connections]
+
+    async def _take(self) -> _Connection:
+        while True:
+            while self.idle:
+                connection = self.idle.pop() if self.newest else self.idle.popleft()
+                if not connection.transport.is_closing():  # not closed by the server
+                    return connection
+                self.opened -= 1
+            if self.limit is None or self.opened < self.limit:
+                return await self._connect()
+            self.waiting.append(turn := asyncio.get_running_loop().create_future())
+            await turn
+
+    def _give_back(self, connection: _Connection) -> None:
+        if connection.transport.is_closing():
+            self.opened -= 1
+        else:
+            self.idle.append(connection)
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                break
+
+    async def _connect(self) -> _Connection:
+        self.opened += 1
+        try:
             _, connection = await asyncio.get_running_loop().create_connection(
                 _Connection, "127.0.0.1", self.port)
-        status = await connection.get(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        self.idle.append(connection)
-        return status
+        except OSError:
+            self.opened -= 1
+            raise
+        return connection
 
     def close(self) -> None:
         for connection in self.idle:
@@ -102,6 +150,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.received = bytearray()
+        self.body = b""
         self.waiting: asyncio.Future[int] | None = None
 
     def get(self, request: bytes) -> asyncio.Future[int]:
@@ -123,6 +172,7 @@ class _Connection(asyncio.Protocol):
         length = int(head[at + 15:line_end if line_end >= 0 else len(head)])
         if len(self.received) < end + 4 + length:
             return
+        self.body = bytes(self.received[end + 4:end + 4 + length])
         del self.received[:end + 4 + length]
         if self.waiting is not None and not self.waiting.done():
             self.waiting.set_result(int(head[9:12]))
@@ -192,35 +242,41 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def load(port: int, users: np.ndarray, sequential: int, rates: list[float],
-               seconds: float, warmup: float, workers: list[int], newest: bool) -> None:
+               seconds: float, warmup: float, workers: list[int], newest: bool,
+               limit: int | None) -> None:
     """One request at a time, then each rate in open loop, over one pool of connections."""
-    connections = Connections(port, newest)
+    connections = Connections(port, newest, limit)
     # the client's own garbage collection would stop every request in flight for tens of
     # milliseconds (its thousands of tasks), and the pause be counted as server latency
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
+        await connections.open()
         await open_loop(connections, users, 50, 2)  # warm-up
         times = await one_at_a_time(connections, users, sequential)
         print(f"\nHTTP, one request at a time on one connection, {len(times)} requests: "
               f"p50 {np.percentile(times, 50) * 1e3:.3f} ms  "
               f"p99 {np.percentile(times, 99) * 1e3:.3f} ms")
-        print(f"\nHTTP, open loop, k=10, {len(workers)} server process(es), {seconds:g} s per "
-              f"rate counted after {warmup:g} s at that rate; CPU per request over both, by "
-              "server process and for this client:")
+        pool = f"{limit} connections opened at once" if limit else "connections opened on demand"
+        print(f"\nHTTP, open loop, k=10, {len(workers)} server process(es), {pool}, {seconds:g} "
+              f"s per rate counted after {warmup:g} s at that rate; CPU per request over both, "
+              "and the connections after the rate, by server process; CPU for this client:")
         print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms | server CPU ms "
-              "| client CPU ms |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| connections | client CPU ms |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for rate in rates:
             before, mine = [cpu_seconds(w) for w in workers], time.process_time()
             r = await open_loop(connections, users, rate, seconds, warmup)
             sent = rate * (seconds + warmup) / 1e3
             server = " + ".join(f"{(cpu_seconds(w) - b) / sent:.2f}"
                                 for w, b in zip(workers, before))
+            client = (time.process_time() - mine) / sent
+            behind = await connections.processes()
+            split = " + ".join(str(behind.count(w)) for w in workers)
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
-                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | "
-                  f"{(time.process_time() - mine) / sent:.2f} |", flush=True)
+                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | {split} | {client:.2f} |",
+                  flush=True)
     finally:
         gc.enable()
         connections.close()
@@ -258,6 +314,9 @@ def main() -> None:
     parser.add_argument("--reuse", choices=("oldest", "newest"), default="oldest",
                         help="which idle connection a request takes: the one idle longest, or "
                              "the most recently used (as urllib3's pool)")
+    parser.add_argument("--connections", type=int, default=None,
+                        help="a fixed pool of this many connections, opened at once before the "
+                             "load (default: a pool that grows while every connection is busy)")
     parser.add_argument("--no-http", action="store_true",
                         help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()
@@ -278,7 +337,7 @@ def main() -> None:
             users = np.random.default_rng(args.seed).permutation(known)
             run(load(args.port, users, args.in_process_requests,
                      [float(r) for r in args.rates.split(",")], args.seconds, args.warmup,
-                     processes, args.reuse == "newest"))
+                     processes, args.reuse == "newest", args.connections))
         finally:
             server.terminate()
             server.wait()
