@@ -4,7 +4,7 @@ latency counted from the moment each request was due, so a slow server cannot hi
 
     python bench/serve_load.py --artifacts artifacts/tt --rates 50,100,200,300,400 --seconds 5
     python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 200,400,600 --seconds 5
-    python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 600,1000 --connections 32
+    python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 1000 --connections 32
 
 The load generator runs on the same machine as the server and takes CPU from it; on the 2-core
 reference machine that is part of the measurement, which is why it speaks HTTP/1.1 over raw
@@ -40,7 +40,8 @@ except ImportError:  # Windows
 from recfunnel.serving.service import Service, StoreConfig
 
 
-def in_process(artifacts: Path, requests: int, seed: int, batches: list[int]) -> None:
+def in_process(artifacts: Path, requests: int, seed: int, batches: list[int],
+               idle_gaps: list[float]) -> None:
     service = Service.load(artifacts, StoreConfig())
     users = np.random.default_rng(seed).choice(service.system.dataset.users["user_id"].astype(str),
                                                requests + 100)
@@ -64,6 +65,15 @@ def in_process(artifacts: Path, requests: int, seed: int, batches: list[int]) ->
             service.recommend_many(jobs[lo:lo + size])
         print(f"  batches of {size}: {(time.perf_counter() - start) / len(jobs) * 1e3:.3f} ms "
               "a request")
+    for gap in idle_gaps:  # requests one by one, as a server that is not saturated gets them
+        times = []
+        for user in users[100:]:
+            time.sleep(gap / 1e3)
+            start = time.perf_counter()
+            service.recommend(user, 10, {})
+            times.append(time.perf_counter() - start)
+        print(f"  {gap:g} ms idle before each request: p50 {np.percentile(times, 50) * 1e3:.3f} "
+              f"ms  p99 {np.percentile(times, 99) * 1e3:.3f} ms")
     service.close()
 
 
@@ -314,6 +324,9 @@ def main() -> None:
     parser.add_argument("--reuse", choices=("oldest", "newest"), default="oldest",
                         help="which idle connection a request takes: the one idle longest, or "
                              "the most recently used (as urllib3's pool)")
+    parser.add_argument("--idle-gaps", default="",
+                        help="in process, also the latency of requests each after this many "
+                             "milliseconds idle, comma-separated")
     parser.add_argument("--connections", type=int, default=None,
                         help="a fixed pool of this many connections, opened at once before the "
                              "load (default: a pool that grows while every connection is busy)")
@@ -325,7 +338,8 @@ def main() -> None:
         served = Path(tmp) / "served"  # events and reads must not touch the user's artifact
         shutil.copytree(args.artifacts, served)
         in_process(served, args.in_process_requests, args.seed,
-                   [int(b) for b in args.batches.split(",") if b])
+                   [int(b) for b in args.batches.split(",") if b],
+                   [float(g) for g in args.idle_gaps.split(",") if g])
         if args.no_http:
             return
         server = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
