@@ -107,9 +107,6 @@ class _Supervisor(Multiprocess):
     others until its replacement has loaded and listens on a new socket. Adding, removing or
     restarting workers by signal (SIGTTIN, SIGTTOU, SIGHUP) is not offered."""
 
-    def __init__(self, config: uvicorn.Config, listeners: list[socket.socket]):
-        super().__init__(config, listeners)
-
     def _slot(self, index: int) -> list[socket.socket]:
         return self.sockets if len(self.sockets) == 1 else [self.sockets[index]]
 
