@@ -47,13 +47,7 @@ def in_process(artifacts: Path, requests: int, seed: int, batches: list[int],
                                                requests + 100)
     for user in users[:100]:
         service.recommend(user, 10, {})
-    total, stages = [], {}
-    for user in users[100:]:
-        start = time.perf_counter()
-        answer = service.recommend(user, 10, {})
-        total.append(time.perf_counter() - start)
-        for stage, seconds in answer.seconds.items():
-            stages.setdefault(stage, []).append(seconds)
+    total, stages = timed(service, users[100:])
     print(f"in-process funnel, {requests} requests, one thread:")
     for name, values in [("total", total), *stages.items()]:
         print(f"  {name:10s} p50 {np.percentile(values, 50) * 1e3:.3f} ms  "
@@ -66,15 +60,26 @@ def in_process(artifacts: Path, requests: int, seed: int, batches: list[int],
         print(f"  batches of {size}: {(time.perf_counter() - start) / len(jobs) * 1e3:.3f} ms "
               "a request")
     for gap in idle_gaps:  # requests one by one, as a server that is not saturated gets them
-        times = []
-        for user in users[100:]:
-            time.sleep(gap / 1e3)
-            start = time.perf_counter()
-            service.recommend(user, 10, {})
-            times.append(time.perf_counter() - start)
+        times, _ = timed(service, users[100:], gap)
         print(f"  {gap:g} ms idle before each request: p50 {np.percentile(times, 50) * 1e3:.3f} "
               f"ms  p99 {np.percentile(times, 99) * 1e3:.3f} ms")
     service.close()
+
+
+def timed(service: Service, users: np.ndarray, idle_ms: float | None = None
+          ) -> tuple[list[float], dict[str, list[float]]]:
+    """Seconds per request for ``users`` one by one, in total and by stage; with ``idle_ms``,
+    each request after that long asleep."""
+    total, stages = [], {}
+    for user in users:
+        if idle_ms is not None:
+            time.sleep(idle_ms / 1e3)
+        start = time.perf_counter()
+        answer = service.recommend(user, 10, {})
+        total.append(time.perf_counter() - start)
+        for stage, seconds in answer.seconds.items():
+            stages.setdefault(stage, []).append(seconds)
+    return total, stages
 
 
 class Connections:

@@ -6,8 +6,9 @@ throughput grows with processes, about one per core. A keep-alive connection sta
 that accepted it, so how connections fall on processes is how the load falls on them. On Linux each
 process accepts on a socket of its own (``SO_REUSEPORT``) and the kernel spreads new connections
 over the sockets by hash. On one socket shared by all, 32 connections opened together went 31 or
-32 to one process, which then answered alone and fell behind from about 700 requests/s on two
-cores (``bench/serve_load.py --connections 32``, BENCHMARKS.md).
+32 to one process, which then answered nearly alone: on two cores it fell behind from about 700
+requests/s in one run and gave p99 26-63 ms from 600 requests/s in the other, against 8-60 ms
+with a socket each (``bench/serve_load.py --connections 32``, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ def _listeners(host: str, port: int, workers: int) -> list[socket.socket]:
         with _socket(host, reuse_port=False) as probe:
             probe.bind((host, port))
             port = probe.getsockname()[1]
-            for _ in range(workers if balanced else 0):
+            if not balanced:
+                return [probe.dup()]
+            for _ in range(workers):
                 listeners.append(_bound(host, port))
-            return listeners or [probe.dup()]
+            return listeners
     except OSError as err:
         for listener in listeners:
             listener.close()
