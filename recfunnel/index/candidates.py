@@ -16,10 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from recfunnel.data.arrays import row_indices
+from recfunnel.data.arrays import row_indices, sum_rows
 from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
-from recfunnel.retrieval.topk import PAD
+from recfunnel.retrieval.topk import PAD, top_k
 
 SOURCES = ("two-tower", "item-to-item", "co-occurrence", "genre-popular", "popular")
 
@@ -98,13 +98,13 @@ class CandidateGenerator:
         members = self.genres.indices[self.genres.indptr[g]:self.genres.indptr[g + 1]]
         return members[np.argsort(-self.popularity[members], kind="stable")]
 
-    def generate(self, user_vector: np.ndarray, recent: np.ndarray, history: sp.csr_matrix,
+    def generate(self, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
                  n: int) -> Candidates:
         """Up to ``n`` candidates the user has not seen; ``recent`` holds the user's last items,
-        oldest first, and steers the item-to-item and genre sources; ``history`` is everything
-        they have seen, as a binary 1 x n_items row (``indicator_row``)."""
-        seen = history.indices
-        affinity = ((history @ self.cooccurrence)[0]  # sums the seen items' rows, no gather
+        oldest first, and steers the item-to-item and genre sources; ``seen`` is everything
+        they have seen (item indices, any order, repeats allowed)."""
+        seen = np.unique(seen)
+        affinity = (sum_rows(self.cooccurrence, seen)
                     if self.cooccurrence is not None and len(seen) else None)
         quota = self.quotas.counts(n)
         order = [s for s in SOURCES if quota.get(s)]
@@ -147,7 +147,8 @@ class CandidateGenerator:
         their last items, oldest first, -1 padded; ``seen`` [U, n_items] their histories. Each
         field [U, n], items PAD padded."""
         return Candidates.stack([
-            self.generate(user_vectors[row], windows[row][windows[row] >= 0], seen[row:row + 1], n)
+            self.generate(user_vectors[row], windows[row][windows[row] >= 0],
+                          seen.indices[seen.indptr[row]:seen.indptr[row + 1]], n)
             for row in tqdm(range(len(user_vectors)), desc="candidate sources", disable=None,
                             leave=False)], n)
 
@@ -171,14 +172,9 @@ class CandidateGenerator:
         if source == "co-occurrence":
             if affinity is None:
                 return _EMPTY
-            scores = affinity.copy()
-            for ids in (seen, *picked):
-                scores[ids] = -np.inf
-            top = np.argpartition(scores, len(scores) - want)[-want:] if want < len(scores) \
-                else np.arange(len(scores))
-            top = top[np.argsort(-scores[top], kind="stable")]
-            top = top[np.isfinite(scores[top])]
-            return top, scores[top]
+            # the mask holds the seen and picked items while generate() runs
+            ids, scores = top_k(np.where(self._blocked, -np.inf, affinity)[None, :], want)
+            return ids[0], scores[0]
         enough = len(seen) + sum(len(ids) for ids in picked) + want
         if source == "genre-popular":
             if not len(recent) or self.genres.shape[1] == 0:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
@@ -76,10 +75,10 @@ def cooccurrence_weights(dataset: Dataset, history: History) -> np.ndarray | Non
 
 
 def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.ndarray,
-                       seen: sp.csr_matrix, candidates: np.ndarray, retrieval_scores: np.ndarray,
+                       activity: np.ndarray, candidates: np.ndarray, retrieval_scores: np.ndarray,
                        cooccurrence: np.ndarray) -> dict[str, np.ndarray]:
     """``user_vectors`` [B, d]; ``recent`` [B, L] the last items, -1 padded (``history_window``);
-    ``seen`` [B, n_items] binary, the whole visible history; ``candidates``,
+    ``activity`` [B] how many items the whole visible history holds; ``candidates``,
     ``retrieval_scores`` and ``cooccurrence`` (the item-item weights from every seen item to the
     candidate, summed, as the candidate generator computes them) [B, C]. The ranking network's
     inputs, by name. NumPy throughout: a few microseconds an operation where PyTorch takes tens
@@ -97,6 +96,6 @@ def candidate_features(table: ItemTable, user_vectors: np.ndarray, recent: np.nd
     dense[..., 2] = cooccurrence
     dense[..., 3:5] = packed[..., -2:]  # popularity, age
     dense[..., 5] = (packed[..., d:d + n_genres] @ profile[..., None])[..., 0] * packed[..., -3]
-    dense[..., 6] = np.log1p(np.diff(seen.indptr))[:, None]
+    dense[..., 6] = np.log1p(activity)[:, None]
     return {"user": user_vectors, "items": np.ascontiguousarray(packed[..., :d]),
             "history": np.ascontiguousarray(past[..., :d]), "history_mask": mask, "dense": dense}

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -40,7 +39,7 @@ class Queries:
     retrieval_scores: np.ndarray  # [Q, C]
     user_vectors: np.ndarray  # [Q, d]
     recent: np.ndarray  # [Q, L]
-    seen: sp.csr_matrix  # [Q, n_items] the visible history
+    activity: np.ndarray  # [Q] how many items the visible history holds
     sources: np.ndarray  # [Q, C] each candidate's source, an index into SOURCES; -1 on PAD
     cooccurrence: np.ndarray  # [Q, C] each candidate's co-occurrence with the history
     targets: np.ndarray | None = None  # [Q] the next item
@@ -58,12 +57,12 @@ class Queries:
         windows, seen = retrieval.windows(users, history).numpy(), history.matrix[users]
         found = generator.lists(vectors, windows, seen, n)
         return cls.of(users, found.items, found.sources, found.cooccurrence,
-                      generator.item_vectors, vectors, windows, seen, next_items)
+                      generator.item_vectors, vectors, windows, np.diff(seen.indptr), next_items)
 
     @classmethod
     def of(cls, users: np.ndarray, items: np.ndarray, sources: np.ndarray,
            cooccurrence: np.ndarray, item_vectors: np.ndarray, user_vectors: np.ndarray,
-           windows: np.ndarray, seen: sp.csr_matrix,
+           windows: np.ndarray, activity: np.ndarray,
            next_items: pd.DataFrame | None = None) -> Queries:
         """Queries over candidate ``items`` [Q, C] (PAD padded) of the given ``sources``, with
         their ``cooccurrence`` (:class:`Candidates`); the retrieval score is the two towers'
@@ -77,28 +76,23 @@ class Queries:
             targets = next_items["item"].to_numpy(dtype=np.int64)
             ratings = (next_items["rating"].to_numpy(dtype=np.float64) if "rating" in next_items
                        else np.full(len(users), np.nan))
-        return cls(users, candidates, real, scores, user_vectors, windows, seen, sources,
+        return cls(users, candidates, real, scores, user_vectors, windows, activity, sources,
                    cooccurrence, targets, ratings)
 
     @classmethod
     def concat(cls, parts: list[Queries]) -> Queries:
         def join(name: str) -> Any:
             values = [getattr(p, name) for p in parts]
-            if values[0] is None:
-                return None
-            if sp.issparse(values[0]):
-                return sp.vstack(values, format="csr")
-            return np.concatenate(values)
+            return None if values[0] is None else np.concatenate(values)
         return cls(**{f.name: join(f.name) for f in fields(cls)})
 
     def __len__(self) -> int:
         return len(self.users)
 
     def features(self, table: ItemTable, rows: Any = None) -> dict[str, np.ndarray]:
-        """Ranking features of the queries at ``rows`` (default: all, without copying: indexing
-        the sparse ``seen`` costs more than a live request's features)."""
-        inputs = (self.user_vectors, self.recent, self.seen, self.candidates, self.retrieval_scores,
-                  self.cooccurrence)
+        """Ranking features of the queries at ``rows`` (default: all, without copying)."""
+        inputs = (self.user_vectors, self.recent, self.activity, self.candidates,
+                  self.retrieval_scores, self.cooccurrence)
         return candidate_features(table, *(x if rows is None else x[rows] for x in inputs))
 
     def positions(self) -> np.ndarray:

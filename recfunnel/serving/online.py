@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from recfunnel.data.arrays import indicator_row
 from recfunnel.index.candidates import SOURCES, Candidates
 from recfunnel.ranking.ranker import Queries
 from recfunnel.rerank.slate import Slate, UserFacts
@@ -80,8 +78,7 @@ class OnlineFunnel:
         if users:
             rows = [row for row, _, _ in users]
             n_items = len(self.model.item_vectors_)
-            seen = [indicator_row(facts[row].seen[facts[row].seen < n_items], n_items)
-                    for row in rows]
+            seen = [np.unique(facts[row].seen[facts[row].seen < n_items]) for row in rows]
             # only what the ranker will score: its depth, filled from every source by quota
             found = [self.generator.generate(vector, recent, history, self.funnel.rank_depth)
                      for vector, (_, _, recent), history in zip(vectors, users, seen)]
@@ -90,8 +87,7 @@ class OnlineFunnel:
             lists = self.funnel.rank(Queries.of(
                 np.array([_index(requests[row].user) for row in rows]), candidates.items,
                 candidates.sources, candidates.cooccurrence, self.model.item_vectors_,
-                np.stack(vectors), np.concatenate(windows),
-                seen[0] if len(seen) == 1 else sp.vstack(seen, format="csr")))
+                np.stack(vectors), np.concatenate(windows), np.array([len(s) for s in seen])))
             ranked = {row: (lists.row(i), len(found[i].items)) for i, row in enumerate(rows)}
             clock.lap("ranking")
         answers = []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recfunnel.data.arrays import contained, row_indices
+from recfunnel.data.arrays import contained, row_indices, sum_rows
 
 
 @pytest.mark.parametrize("shape", [(0,), (7,), (100,), (3, 40)])
@@ -27,3 +27,13 @@ def test_row_indices_are_scipys_row_indexing(rows):
                                      [1, 1, 1, 1]]))
     rows = np.array(rows, dtype=np.int64)
     assert row_indices(matrix, rows).tolist() == matrix[rows].indices.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [[], [3], [0, 4, 2], [1, 1]])
+def test_sum_rows_adds_the_rows_named(dtype, rows):
+    matrix = np.arange(30, dtype=dtype).reshape(5, 6) ** 1.5
+    rows = np.array(rows, dtype=np.int64)
+    total = sum_rows(matrix, rows)
+    assert total.dtype == dtype and total.shape == (6,)
+    np.testing.assert_allclose(total, matrix[rows].sum(0), rtol=1e-6)

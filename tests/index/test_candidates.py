@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recfunnel.data.arrays import indicator_row
 from recfunnel.index.ann import ItemIndex
 from recfunnel.index.candidates import SOURCES, CandidateGenerator, Quotas
 
@@ -23,7 +22,7 @@ def generator():
 def test_quotas_unseen_and_unique(generator):
     gen, vectors = generator
     history = np.array([0, 4, 8, 12])  # all genre 0
-    out = gen.generate(vectors[1], history, indicator_row(history, 200), 100)
+    out = gen.generate(vectors[1], history, history, 100)
     assert len(out.items) == 100 and len(set(out.items.tolist())) == 100
     assert not set(out.items.tolist()) & set(history.tolist())
     counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
@@ -38,7 +37,7 @@ def test_quotas_unseen_and_unique(generator):
 def test_seen_items_beyond_the_recent_window_are_excluded(generator):
     gen, vectors = generator
     recent = np.array([0, 4])
-    out = gen.generate(vectors[1], recent, indicator_row(np.array([1, 0, 4, 1]), 200), 50)
+    out = gen.generate(vectors[1], recent, np.array([1, 0, 4, 1]), 50)
     assert 1 not in out.items and 0 not in out.items and 4 not in out.items
     assert len(out.items) == 50
 
@@ -47,7 +46,7 @@ def test_a_short_source_leaves_its_slots_to_the_next():
     gen_vectors = np.eye(4, dtype=np.float32)
     gen = CandidateGenerator(ItemIndex.build(gen_vectors), gen_vectors, np.array([4., 3, 2, 1]),
                              sp.csr_matrix((4, 0)), Quotas({"two-tower": 0.5, "popular": 0.5}))
-    out = gen.generate(gen_vectors[0], np.array([0]), indicator_row(np.array([0]), 4), 10)
+    out = gen.generate(gen_vectors[0], np.array([0]), np.array([0]), 10)
     assert sorted(out.items.tolist()) == [1, 2, 3]  # every unseen item, once
 
 
@@ -62,7 +61,7 @@ def test_item_to_item_fills_its_share_beside_the_two_tower_picks(generator):
     gen, vectors = generator
     recent = np.array([3, 7])
     # the user looks like item 3 itself
-    out = gen.generate(vectors[3], recent, indicator_row(recent, 200), 30)
+    out = gen.generate(vectors[3], recent, recent, 30)
     two_tower = out.items[out.sources == SOURCES.index("two-tower")]
     similar = out.items[out.sources == SOURCES.index("item-to-item")]
     assert len(two_tower) == 21 and len(similar) == 3
@@ -74,7 +73,7 @@ def test_item_to_item_fills_its_share_beside_the_two_tower_picks(generator):
 def test_without_history_the_history_sources_leave_their_slots_to_popular(generator):
     gen, vectors = generator
     none = np.zeros(0, dtype=np.int64)
-    out = gen.generate(vectors[1], none, indicator_row(none, 200), 20)
+    out = gen.generate(vectors[1], none, none, 20)
     counts = {s: int((out.sources == i).sum()) for i, s in enumerate(SOURCES)}
     assert counts == {"two-tower": 14, "item-to-item": 0, "co-occurrence": 0, "genre-popular": 0,
                       "popular": 6}
@@ -90,7 +89,7 @@ def test_cooccurrence_source_ranks_by_the_weights_from_the_whole_history():
     quotas = Quotas({"two-tower": 1 / 3, "co-occurrence": 2 / 3})
     gen = CandidateGenerator(ItemIndex.build(vectors), vectors, np.ones(6), sp.csr_matrix((6, 0)),
                              quotas, cooccurrence=weights)
-    seen = indicator_row(np.array([0, 1, 0]), 6)
+    seen = np.array([0, 1, 0])  # repeats count once
     out = gen.generate(vectors[3], np.array([1]), seen, 3)  # the user vector is item 3's
     assert out.items.tolist() == [3, 4, 5]  # 3 by the two towers, then 4 (2.0), 5 (0.75)
     assert out.sources.tolist() == [0, 2, 2]
@@ -98,4 +97,4 @@ def test_cooccurrence_source_ranks_by_the_weights_from_the_whole_history():
     plain = CandidateGenerator(ItemIndex.build(vectors), vectors, np.ones(6),
                                sp.csr_matrix((6, 0)), Quotas({"co-occurrence": 0.5,
                                                               "popular": 0.5}))
-    assert set(plain.generate(vectors[3], seen.indices, seen, 4).sources.tolist()) == {4}
+    assert set(plain.generate(vectors[3], seen, seen, 4).sources.tolist()) == {4}

@@ -38,7 +38,7 @@ def test_single_request_features_equal_the_batch_rows(fitted):
     batch = queries.features(table)
     row = 7
     alone = candidate_features(table, queries.user_vectors[row:row + 1], queries.recent[row:row + 1],
-                               queries.seen[row:row + 1], queries.candidates[row:row + 1],
+                               queries.activity[row:row + 1], queries.candidates[row:row + 1],
                                queries.retrieval_scores[row:row + 1],
                                queries.cooccurrence[row:row + 1])
     for name, value in alone.items():
@@ -47,7 +47,7 @@ def test_single_request_features_equal_the_batch_rows(fitted):
 
 def test_cooccurrence_feature_is_the_ease_score(fitted):
     dataset, split, model, table, queries = fitted
-    user_row = queries.seen[3].toarray()[0]
+    user_row = dataset.history(split.train).matrix[queries.users[3]].toarray()[0]
     expected = user_row @ table.cooccurrence[:, queries.candidates[3]]
     got = queries.features(table, slice(3, 4))["dense"][0, :, 2]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
@@ -100,8 +100,14 @@ def test_ranking_queries_label_each_moment(fitted):
     rest, position = hold_out_last(split.train, 2)
     labelled = ranking_queries(model, dataset, split.train, position, 30, table.cooccurrence)
     assert len(labelled) == (position >= 0).sum()
-    # the target is never in the history the query was built from
-    assert not labelled.seen[np.arange(len(labelled)), labelled.targets].any()
+    # each query is built from the history before its moment, which never holds the target
+    activity = []
+    for k in range(2):
+        before = dataset.history(split.train[(position < 0) | (position > k)]).matrix
+        moment = split.train[position == k].sort_values("user", kind="stable")
+        assert not before[moment["user"].to_numpy(), moment["item"].to_numpy()].any()
+        activity.append(np.diff(before.indptr)[moment["user"].to_numpy()])
+    assert labelled.activity.tolist() == np.concatenate(activity).tolist()
     # the candidates come from every source, as a live request's do
     assert set(labelled.sources[labelled.real].tolist()) == set(range(len(SOURCES)))
 

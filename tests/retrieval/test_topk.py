@@ -33,3 +33,19 @@ def test_rank_users_batches_agree_with_one_batch():
     many, _ = rank_users(lambda b: table[b], users, history, 10, batch_size=7)
     assert np.array_equal(one, many)
     assert not any(history[u, i] for u in users for i in one[u])
+
+
+def test_agrees_with_a_full_sort_on_ties_excluded_and_missing_scores():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        scores = rng.integers(0, 20, (40, 300)).astype(dtype)  # many ties
+        scores[rng.random(scores.shape) < 0.1] = -np.inf
+        scores[rng.random(scores.shape) < 0.02] = np.nan
+        for k in (1, 7, 64, 299, 400):
+            items, values = top_k(scores.copy(), k)
+            assert values.dtype == dtype and items.shape == (40, min(k, 300))
+            for row, got in zip(scores, items):
+                present = np.flatnonzero(np.isfinite(row))
+                want = present[np.lexsort((present, -row[present]))][:k]
+                assert got[:len(want)].tolist() == want.tolist()
+                assert (got[len(want):] == PAD).all()
