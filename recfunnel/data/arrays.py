@@ -20,14 +20,22 @@ def contained(values: np.ndarray, among: np.ndarray) -> np.ndarray:
     return among[position] == values
 
 
-def row_indices(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """The column indices of ``rows`` of a CSR matrix, row after row: what
-    ``matrix[rows].indices`` holds, without SciPy's row indexing (a tenth of a millisecond for
-    a request's twenty rows) or a Python loop over the rows."""
-    starts = matrix.indptr[rows]
-    counts = matrix.indptr[np.asarray(rows) + 1] - starts
-    first = np.cumsum(counts) - counts  # where each row's run begins in the output
-    return matrix.indices[np.repeat(starts - first, counts) + np.arange(counts.sum())]
+def column_counts(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """How many of ``rows`` (repeats count again) hold an entry in each column of a CSR matrix:
+    ``np.bincount(matrix[rows].indices)``, compiled, without SciPy's row indexing (a tenth of a
+    millisecond for a request's twenty rows)."""
+    return _column_counts(matrix.indptr, matrix.indices, np.asarray(rows, dtype=np.int64),
+                          matrix.shape[1])
+
+
+@njit(cache=True, nogil=True)
+def _column_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
+                   n_columns: int) -> np.ndarray:
+    counts = np.zeros(n_columns, dtype=np.int64)
+    for row in rows:
+        for position in range(indptr[row], indptr[row + 1]):
+            counts[indices[position]] += 1
+    return counts
 
 
 @njit(cache=True, nogil=True)

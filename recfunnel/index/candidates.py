@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from recfunnel.data.arrays import row_indices, sum_rows
+from recfunnel.data.arrays import column_counts, sum_rows
 from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
 from recfunnel.retrieval.topk import PAD, top_k
@@ -185,8 +185,7 @@ class CandidateGenerator:
         return ranked, self.popularity[ranked]
 
     def _favourite_genre(self, items: np.ndarray) -> int:
-        genres = row_indices(self.genre_rows, items)
-        return int(np.bincount(genres, minlength=self.genre_rows.shape[1]).argmax())
+        return int(column_counts(self.genre_rows, items).argmax())
 
 
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recfunnel.data.arrays import contained, row_indices, sum_rows
+from recfunnel.data.arrays import column_counts, contained, sum_rows
 
 
 @pytest.mark.parametrize("shape", [(0,), (7,), (100,), (3, 40)])
@@ -22,11 +22,12 @@ def test_contained_past_both_ends_of_among():
 
 
 @pytest.mark.parametrize("rows", [[], [0], [2, 0, 2], [4, 1, 3, 0]])
-def test_row_indices_are_scipys_row_indexing(rows):
+def test_column_counts_count_the_rows_entries(rows):
     matrix = sp.csr_matrix(np.array([[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0],
                                      [1, 1, 1, 1]]))
     rows = np.array(rows, dtype=np.int64)
-    assert row_indices(matrix, rows).tolist() == matrix[rows].indices.tolist()
+    assert column_counts(matrix, rows).tolist() == np.bincount(matrix[rows].indices,
+                                                               minlength=4).tolist()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
