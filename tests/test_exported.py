@@ -2,6 +2,7 @@
 the axes declared dynamic, and survive a round trip through the saved bytes."""
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from torch import nn
@@ -47,3 +48,17 @@ def test_saved_graph_loads_into_the_same_model(scorer):
     items, weights = np.array([[1, 2, 9]]), np.array([[1.0, 0.5, 2.0]], dtype=np.float32)
     np.testing.assert_array_equal(loaded(items=items, weights=weights),
                                   exported(items=items, weights=weights))
+
+
+def test_int8_export_keeps_the_module_close_with_integer_products(scorer):
+    module, _ = scorer
+    example = {"items": torch.tensor([[3]]), "weights": torch.ones(1, 1)}
+    axes = {"items": {0: "rows", 1: "cols"}, "weights": {0: "rows", 1: "cols"}}
+    int8 = ExportedModel.export(module, example, axes, int8=True)
+    ops = {node.op_type for node in onnx.load_from_string(int8.graph).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    items, weights = torch.randint(0, 10, (5, 3)), torch.rand(5, 3)
+    with torch.no_grad():
+        expected = module(items, weights).numpy()
+    got = int8(items=items, weights=weights.numpy())
+    np.testing.assert_allclose(got, expected, atol=0.02 * np.abs(expected).max())

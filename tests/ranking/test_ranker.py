@@ -133,7 +133,10 @@ def test_served_scores_equal_the_network_and_survive_saving(fitted):
     ranker.training_ = True  # what training scores with: the PyTorch network itself
     eager = ranker.score(table, queries)
     ranker.training_ = False
-    np.testing.assert_allclose(served, eager, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(served, eager, atol=0.02)  # 8-bit weights: close, not equal
+    top_served, top_eager = (np.argsort(-s, axis=1)[:, :10] for s in (served, eager))
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_served, top_eager)])
+    assert overlap > 0.9
     loaded = Ranker(epochs=1, hidden=32).load_state(ranker.state(), model.model_.config.dim)
     assert loaded.scoring_net_ is not None  # the saved graph, not a new export
     np.testing.assert_allclose(loaded.score(table, queries), served)
