@@ -25,14 +25,12 @@ class RankerNet(nn.Module):
     def forward(self, user: torch.Tensor, items: torch.Tensor, history: torch.Tensor,
                 history_mask: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         """Logits [B, C, 2]: interacted, liked (inputs: ``candidate_features``)."""
-        mask = history_mask
+        mask, keys = history_mask.unsqueeze(1), history.transpose(1, 2)  # [B, 1, L], [B, d, L]
         # the candidate asks which past items speak for it
-        logits = torch.einsum("bcd,bld->bcl", self.attention(items), history) / self.dim ** 0.5
-        weights = torch.softmax(logits.masked_fill(~mask.unsqueeze(1), -1e9), -1) \
-            * mask.unsqueeze(1)
+        logits = self.attention(items) @ keys / self.dim ** 0.5  # [B, C, L]
+        weights = torch.softmax(logits.masked_fill(~mask, -1e9), -1) * mask
         attended = weights @ history
-        similarity = torch.einsum("bcd,bld->bcl", items, history).masked_fill(~mask.unsqueeze(1), -1)
-        closest = similarity.max(-1, keepdim=True).values
+        closest = (items @ keys).masked_fill(~mask, -1).max(-1, keepdim=True).values
         user = user.unsqueeze(1).expand_as(items)
         dense = (dense - self.dense_mean) / self.dense_std
         x = torch.cat([items, user * items, attended, attended * items, dense, closest], dim=-1)
