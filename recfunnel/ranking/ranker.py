@@ -217,8 +217,8 @@ class Ranker:
         number of queries and candidates; saved with the weights, exported on first use
         otherwise. Its matrix products take 8-bit weights and activations (quantised call by
         call, so a query is scored alone: with others, its scores would depend on theirs): a
-        live request's 100 candidates score in 92 instead of 147 us on the reference machine,
-        and the funnel's NDCG@10 on ML-100K does not drop (BENCHMARKS.md)."""
+        live request's 100 candidates score in two thirds of the float graph's time, and the
+        funnel's NDCG@10 on ML-100K moves by 0.004 at most, either way (BENCHMARKS.md)."""
         if self.scoring_net_ is None:
             self.scoring_net_ = ExportedModel.export(self.net_, self._example(), SCORING_AXES,
                                                      int8=True)

@@ -1,9 +1,11 @@
 """Top-K selection over a full catalog, with each user's visible history excluded.
 
 One selection serves every stage that picks a catalog's best items: batch retrieval, exact
-nearest-neighbour search and the co-occurrence candidate source. It is compiled (Numba): a
-request selects from a few catalog-sized rows, where NumPy's partition, gathers and sort take
-25-40 microseconds a row on the 2-core reference machine and one pass with a small heap takes 5.
+nearest-neighbour search and the co-occurrence candidate source. It is compiled (Numba): one
+pass with a small heap, where NumPy partitions, gathers and sorts. A request selects from a few
+catalog-sized rows: the best 70 of 1,682 take 8 microseconds against NumPy's 31 on the 2-core
+reference machine (``bench/request_kernels.py``); a batch asking for a third of the catalog
+takes twice NumPy's time (78 against 41 ms for 1,024 rows), which an evaluation pays once.
 """
 
 from __future__ import annotations
