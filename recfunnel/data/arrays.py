@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+
+from recfunnel.compiled import compiled
 
 
 def contained(values: np.ndarray, among: np.ndarray) -> np.ndarray:
@@ -28,7 +29,7 @@ def column_counts(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
                           matrix.shape[1])
 
 
-@njit(cache=True, nogil=True)
+@compiled()
 def _column_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
                    n_columns: int) -> np.ndarray:
     counts = np.zeros(n_columns, dtype=np.int64)
@@ -38,7 +39,7 @@ def _column_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
     return counts
 
 
-@njit(cache=True, nogil=True)
+@compiled()
 def sum_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The rows of a dense 2-D ``matrix`` at ``rows``, added up, compiled and without gathering
     them first: for a hundred rows of a 1,682 x 1,682 matrix, 12 microseconds, where a sparse

@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 from tqdm import tqdm
+
+from recfunnel.compiled import compiled
 
 PAD = -1  # item slot left empty when a user has seen nearly the whole catalog
 
@@ -40,7 +41,7 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
     return items, values
 
 
-@njit(cache=True, nogil=True)
+@compiled()
 def _select(scores: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
     """Each row's best ``items.shape[1]`` into ``items`` and ``values``: a min-heap of the best
     so far (its root the worst of them), then sorted in place by taking the root out last."""
@@ -63,12 +64,12 @@ def _select(scores: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
             _sift_down(heap_values, heap_items, end, s, j)
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _worse(value_a: float, item_a: int, value_b: float, item_b: int) -> bool:
     return value_a < value_b or (value_a == value_b and item_a > item_b)
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _sift_up(heap_values: np.ndarray, heap_items: np.ndarray, size: int, value: float,
              item: int) -> None:
     """Add (value, item) as the heap's ``size``-th entry."""
@@ -82,7 +83,7 @@ def _sift_up(heap_values: np.ndarray, heap_items: np.ndarray, size: int, value: 
     heap_values[child], heap_items[child] = value, item
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _sift_down(heap_values: np.ndarray, heap_items: np.ndarray, size: int, value: float,
                item: int) -> None:
     """Put (value, item) in the root's place among the first ``size`` entries."""
