@@ -83,7 +83,8 @@ def _int8(graph: Any) -> bytes:
     # imported here: it imports onnx, 0.7 s that a server loading saved graphs does not need
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantizer_log = logging.getLogger()  # it advises a pre-processing pass, which changes nothing here
+    # the quantiser advises, on the root logger, a pre-processing pass that changes nothing here
+    quantizer_log = logging.getLogger()
     level = quantizer_log.level
     quantizer_log.setLevel(logging.ERROR)
     try:
