@@ -102,8 +102,7 @@ class CandidateGenerator:
                  n: int) -> Candidates:
         """Up to ``n`` candidates the user has not seen; ``recent`` holds the user's last items,
         oldest first, and steers the item-to-item and genre sources; ``seen`` is everything
-        they have seen (item indices, any order, repeats allowed)."""
-        seen = np.unique(seen)
+        they have seen (distinct item indices, any order)."""
         affinity = (sum_rows(self.cooccurrence, seen)
                     if self.cooccurrence is not None and len(seen) else None)
         quota = self.quotas.counts(n)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from recfunnel.data.arrays import distinct
 from recfunnel.index.candidates import SOURCES, Candidates
 from recfunnel.ranking.ranker import Queries
 from recfunnel.rerank.slate import Slate, UserFacts
@@ -67,7 +68,7 @@ class OnlineFunnel:
                     users.append((row, request.features, _NONE))
                 continue
             state = self.store.user_state(request.user, self.model.history_length)
-            facts.append(UserFacts(state.seen, state.disliked))
+            facts.append(UserFacts(distinct(state.seen), state.disliked))
             users.append((row, state.features, state.recent))
         clock.lap("store")
         windows = [self.model.window(recent) for _, _, recent in users]  # also a ranking feature
@@ -78,7 +79,8 @@ class OnlineFunnel:
         if users:
             rows = [row for row, _, _ in users]
             n_items = len(self.model.item_vectors_)
-            seen = [np.unique(facts[row].seen[facts[row].seen < n_items]) for row in rows]
+            # seen items past the item vectors (the store may hold newer ones) are left out
+            seen = [facts[row].seen[:np.searchsorted(facts[row].seen, n_items)] for row in rows]
             # only what the ranker will score: its depth, filled from every source by quota
             found = [self.generator.generate(vector, recent, history, self.funnel.rank_depth)
                      for vector, (_, _, recent), history in zip(vectors, users, seen)]

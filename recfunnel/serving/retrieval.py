@@ -8,6 +8,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from recfunnel.artifacts import System
+from recfunnel.data.arrays import distinct
 from recfunnel.index.candidates import CandidateGenerator, Candidates
 from recfunnel.index.ann import ItemIndex
 from recfunnel.retrieval.two_tower_recommender import TwoTower
@@ -43,7 +44,7 @@ class OnlineRetriever:
     def retrieve(self, user: int, n: int = 500) -> Candidates:
         vector, recent, seen = self.user_vector(user)
         n_items = len(self.model.item_vectors_)
-        return self.generator.generate(vector, recent, seen[seen < n_items], n)
+        return self.generator.generate(vector, recent, distinct(seen[seen < n_items]), n)
 
     def ann(self, user: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Two-tower candidates only: the top ``k`` unseen items by ANN search."""

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recfunnel.data.arrays import column_counts, contained, sum_rows
+from recfunnel.data.arrays import column_counts, contained, distinct, sum_rows
 
 
 @pytest.mark.parametrize("shape", [(0,), (7,), (100,), (3, 40)])
@@ -19,6 +19,15 @@ def test_contained_answers_as_np_isin(shape, n_among):
 def test_contained_past_both_ends_of_among():
     assert contained(np.array([-5, 3, 9, 100]), np.array([9, 3])).tolist() == [False, True, True,
                                                                               False]
+
+
+@pytest.mark.parametrize("values", [[], [4], [3, 3, 3], [9, -1, 4, 9, 0, 4],
+                                    list(range(50, 0, -1))])
+def test_distinct_answers_as_np_unique(values):
+    values = np.array(values, dtype=np.int64)
+    result = distinct(values)
+    assert result.dtype == np.int64
+    assert np.array_equal(result, np.unique(values))
 
 
 @pytest.mark.parametrize("rows", [[], [0], [2, 0, 2], [4, 1, 3, 0]])

@@ -84,3 +84,25 @@ def test_requests_answered_together_get_the_lists_they_get_alone(small_funnel_di
         assert live.tolist() == alone.ranked.items[0].tolist()
     assert [a.cold_start for a in together[3:5]] == ["demographics", "popular"]
     service.close()
+
+
+def test_an_item_watched_again_counts_once(small_funnel_dir, tmp_path):
+    """The store keeps every event; a repeat of an old watch, older than the user's recent
+    items, changes nothing: the co-occurrence with the history, the history's size and the
+    items removed as seen all count it once."""
+    from recfunnel.serving.service import Service, StoreConfig
+
+    service = Service.load(Path(shutil.copytree(small_funnel_dir, tmp_path / "tt")), StoreConfig())
+    lengths = service.system.history.lengths()
+    user = int(np.flatnonzero(lengths > 2 * service.online.model.history_length)[0])
+    raw_user = str(service.system.dataset.users["user_id"].iloc[user])
+    before = service.recommend(raw_user, 10, {})
+    watched = service.store.user_state(user, 1).seen[0]
+    service.add_event(raw_user, str(service.system.dataset.items["item_id"].iloc[watched]),
+                      "watch", None, 0)
+    after = service.recommend(raw_user, 10, {})
+    assert len(service.store.user_state(user, 1).seen) == lengths[user] + 1
+    assert after.ranked.items.tolist() == before.ranked.items.tolist()
+    assert after.ranked.scores.tolist() == before.ranked.scores.tolist()
+    assert after.final.items.tolist() == before.final.items.tolist()
+    service.close()
