@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -48,14 +50,31 @@ def _column_counts(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
     return counts
 
 
+@dataclass(frozen=True)
+class Int16Rows:
+    """A dense float matrix kept as 16-bit integers and one scale, for sums of its rows: such a
+    sum reads half the memory (a request's co-occurrence row reads a row per seen item, 670 KB
+    of float32 for a hundred items of ML-100K's 1,682), and each entry is within half a step
+    (the largest magnitude / 32,767) of its float value."""
+
+    values: np.ndarray  # int16, the float matrix / scale, rounded
+    scale: float
+
+    @classmethod
+    def of(cls, matrix: np.ndarray) -> Int16Rows:
+        largest = float(np.abs(matrix).max()) if matrix.size else 0.0
+        scale = largest / np.iinfo(np.int16).max or 1.0
+        return cls(np.round(matrix / scale).astype(np.int16), scale)
+
+    def sum_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The rows at ``rows`` added up, float32, compiled and without gathering them first."""
+        return _sum_rows(self.values, np.asarray(rows, dtype=np.int64), np.float32(self.scale))
+
+
 @compiled()
-def sum_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The rows of a dense 2-D ``matrix`` at ``rows``, added up, compiled and without gathering
-    them first: for a hundred rows of a 1,682 x 1,682 matrix, 12 microseconds, where a sparse
-    indicator row times the matrix takes 36 with SciPy, building the row included
-    (``bench/request_kernels.py``)."""
-    out = np.zeros(matrix.shape[1], dtype=matrix.dtype)
+def _sum_rows(values: np.ndarray, rows: np.ndarray, scale: np.float32) -> np.ndarray:
+    total = np.zeros(values.shape[1], dtype=np.int32)  # exact: no rounding adds up
     for row in rows:
-        for column in range(matrix.shape[1]):
-            out[column] += matrix[row, column]
-    return out
+        for column in range(values.shape[1]):
+            total[column] += values[row, column]
+    return total.astype(np.float32) * scale

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recfunnel.data.arrays import column_counts, contained, distinct, sum_rows
+from recfunnel.data.arrays import Int16Rows, column_counts, contained, distinct
 
 
 @pytest.mark.parametrize("shape", [(0,), (7,), (100,), (3, 40)])
@@ -39,11 +39,19 @@ def test_column_counts_count_the_rows_entries(rows):
                                                                minlength=4).tolist()
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows", [[], [3], [0, 4, 2], [1, 1]])
-def test_sum_rows_adds_the_rows_named(dtype, rows):
-    matrix = np.arange(30, dtype=dtype).reshape(5, 6) ** 1.5
+def test_int16_rows_add_up_the_rows_named_within_half_a_step_each(rows):
+    matrix = np.sin(np.arange(30, dtype=np.float32)).reshape(5, 6) * 0.3
+    quantised = Int16Rows.of(matrix)
+    assert quantised.values.dtype == np.int16 and quantised.scale == pytest.approx(0.3 / 32767,
+                                                                                  rel=0.01)
     rows = np.array(rows, dtype=np.int64)
-    total = sum_rows(matrix, rows)
-    assert total.dtype == dtype and total.shape == (6,)
-    np.testing.assert_allclose(total, matrix[rows].sum(0), rtol=1e-6)
+    total = quantised.sum_rows(rows)
+    assert total.dtype == np.float32 and total.shape == (6,)
+    np.testing.assert_allclose(total, matrix[rows].sum(0), rtol=0,
+                               atol=quantised.scale / 2 * max(len(rows), 1) + 1e-7)
+
+
+def test_int16_rows_of_zeros():
+    quantised = Int16Rows.of(np.zeros((2, 3)))
+    assert quantised.sum_rows(np.array([0, 1])).tolist() == [0.0, 0.0, 0.0]
