@@ -16,6 +16,7 @@ from recfunnel.rerank.diversity import MMR, GenreCap
 from recfunnel.rerank.fairness import TailQuota
 from recfunnel.rerank.filters import ExcludeGenres, RemoveDisliked, RemoveSeen
 from recfunnel.rerank.freshness import FreshnessBoost
+from recfunnel.rerank.selection import greedy_picks
 from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
 
 
@@ -52,52 +53,29 @@ class Reranker:
         return self.select(slate, k)
 
     def select(self, slate: Slate, k: int) -> Slate:
-        """Greedy pick of the final ``k``, recording what each rule did to each pick."""
+        """Greedy pick of the final ``k`` (``recfunnel.rerank.selection``), recording what each
+        rule did to each pick."""
         k = min(k, len(slate))
         if not k:
             return slate.keep(np.zeros(len(slate), dtype=bool))
         spread = float(np.ptp(slate.scores)) or 1.0
-        value = (slate.scores - slate.scores.min()) / spread  # relevance; -inf once picked
-        constraints = [(c.name, c.start(slate, self.items, k)) for c in self.constraints]
-        vectors = self.diversity.vectors(slate, self.items)
-        penalty = np.zeros(len(slate))
-        score = value.copy()  # relevance minus penalty, updated in place (a few calls per pick)
-        closest = np.full(len(slate), -np.inf)  # highest similarity to any pick so far
-        chosen: list[int] = []
+        value = (slate.scores - slate.scores.min()) / spread  # relevance
+        picks = greedy_picks(value, self.diversity.vectors(slate, self.items),
+                             self.diversity.weight,
+                             [c.groups(slate, self.items, k) for c in self.constraints], k)
         notes: dict[str, dict[int, float | str]] = {}  # rule -> position in the slate -> note
-        for step in range(k):
-            masks = [(name, mask) for name, allowed in constraints
-                     if (mask := allowed(chosen, k - step)) is not None]
-            free = int(score.argmax())
-            pick = _best(score, [mask for _, mask in masks]) if masks else free
-            cost = float(penalty[pick])
+        for pick, cost, free, displaced in zip(picks.chosen.tolist(), picks.penalty.tolist(),
+                                               picks.free.tolist(), picks.displaced.tolist()):
             if cost:
                 notes.setdefault(self.diversity.name, {})[pick] = -cost * spread
-            for name, mask in masks:
-                if pick != free and not mask[free]:
-                    notes.setdefault(name, {})[pick] = \
+            for constraint, moved in zip(self.constraints, displaced):
+                if moved:
+                    notes.setdefault(constraint.name, {})[pick] = \
                         f"took the slot of item {int(slate.items[free])}"
-            chosen.append(pick)
-            value[pick] = score[pick] = -np.inf
-            if vectors is not None and step < k - 1:
-                np.maximum(closest, vectors @ vectors[pick], out=closest)
-                np.multiply(closest, self.diversity.weight, out=penalty)
-                np.subtract(value, penalty, out=score)
         for rule, noted in notes.items():
             slate = slate.note(rule, np.array(list(noted)), list(noted.values()))
         selection_rank = np.full(int(slate.origin.max()) + 1, -1)
         selection_rank[slate.origin] = np.arange(len(slate))
-        picked = np.array(chosen)
+        picked = picks.chosen
         return Slate(slate.items[picked], slate.scores[picked], slate.origin[picked],
                      slate.details | {"rank_before_selection": selection_rank}, slate.notes)
-
-
-def _best(score: np.ndarray, masks: list[np.ndarray]) -> int:
-    """The highest-scoring open item allowed by the constraints, relaxing the last ones first."""
-    for n in range(len(masks), -1, -1):
-        allowed = np.logical_and.reduce(masks[:n]) if n else np.ones(len(score), dtype=bool)
-        candidates = np.where(allowed, score, -np.inf)
-        best = int(np.argmax(candidates))
-        if np.isfinite(candidates[best]):
-            return best
-    raise AssertionError("select() never asks for more items than the slate holds")

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.slate import Allowed, ItemFacts, Slate
+from recfunnel.rerank.selection import Groups
+from recfunnel.rerank.slate import ItemFacts, Slate
 
 
 @dataclass
@@ -30,10 +31,7 @@ class GenreCap:
     max_per_genre: int = 4
     name: str = "genre-cap"
 
-    def start(self, slate: Slate, items: ItemFacts, k: int) -> Allowed:
-        genres = items.genres[slate.items].toarray()  # once per slate, not per pick
-
-        def allowed(chosen: list[int], slots_left: int) -> np.ndarray | None:
-            full = genres[chosen].sum(axis=0) >= self.max_per_genre
-            return ~genres[:, full].any(axis=1) if full.any() else None
-        return allowed
+    def groups(self, slate: Slate, items: ItemFacts, k: int) -> Groups:
+        genres = items.genres[slate.items].toarray() > 0
+        return Groups(genres, np.zeros(genres.shape[1], dtype=np.int64),
+                      np.full(genres.shape[1], self.max_per_genre))

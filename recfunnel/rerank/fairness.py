@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.slate import Allowed, ItemFacts, Slate
+from recfunnel.rerank.selection import Groups
+from recfunnel.rerank.slate import ItemFacts, Slate
 
 
 @dataclass
@@ -18,11 +19,6 @@ class TailQuota:
     share: float = 0.2
     name: str = "tail-quota"
 
-    def start(self, slate: Slate, items: ItemFacts, k: int) -> Allowed:
-        tail = items.tail[slate.items]
-        is_tail = tail.tolist()  # a handful of lookups per pick: cheaper in Python than NumPy
-        quota = math.ceil(self.share * k)
-
-        def allowed(chosen: list[int], slots_left: int) -> np.ndarray | None:
-            return tail if quota - sum(is_tail[i] for i in chosen) >= slots_left else None
-        return allowed
+    def groups(self, slate: Slate, items: ItemFacts, k: int) -> Groups:
+        return Groups(items.tail[slate.items][:, None], np.array([math.ceil(self.share * k)]),
+                      np.array([k]))

@@ -3,7 +3,7 @@ the items and the user."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -13,10 +13,6 @@ import scipy.sparse as sp
 
 from recfunnel.data.dataset import DISLIKE_AT, Dataset, long_tail
 from recfunnel.data.history import History
-
-# A constraint on one slate's selection: given the positions picked so far and the slots left,
-# the positions it allows, or None when it allows every one.
-Allowed = Callable[[list[int], int], np.ndarray | None]
 
 
 @dataclass(frozen=True)

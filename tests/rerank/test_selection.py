@@ -1,0 +1,48 @@
+"""The compiled greedy pick on its own: value order, the diversity penalty, constraints as
+groups, and the order in which conflicting constraints give way."""
+
+import numpy as np
+import pytest
+
+from recfunnel.rerank.selection import Groups, greedy_picks
+
+VALUE = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+
+
+def test_without_rules_the_picks_follow_the_value():
+    picks = greedy_picks(VALUE, None, 0.0, [], 4)
+    assert picks.chosen.tolist() == [0, 1, 2, 3]
+    assert picks.penalty.tolist() == [0.0] * 4 and picks.displaced.shape == (4, 0)
+
+
+def test_the_penalty_is_the_weight_times_the_closest_similarity():
+    vectors = np.eye(6, dtype=np.float32)
+    vectors[1] = vectors[0]  # item 1 repeats item 0
+    vectors[2] = np.array([0.6, 0.8, 0, 0, 0, 0], dtype=np.float32)  # 0.6 like item 0
+    value = np.array([1.0, 0.95, 0.9, 0.5, 0.4, 0.3])
+    picks = greedy_picks(value, vectors, 0.5, [], 3)
+    assert picks.chosen.tolist() == [0, 2, 3]  # 1 pays 0.5 (0.45 left), 2 only 0.3 (0.6 left)
+    assert picks.penalty.tolist() == pytest.approx([0.0, 0.3, 0.0])
+
+
+def test_the_last_constraint_gives_way_first():
+    """Two tail items are owed by the end (first constraint), but both are of genre A, which
+    may appear once (second): the cap gives way, the quota holds."""
+    tail = Groups(np.array([[0], [0], [0], [0], [1], [1]], dtype=bool), np.array([2]),
+                  np.array([6]))
+    genre_a = Groups(np.array([[0], [0], [0], [0], [1], [1]], dtype=bool), np.array([0]),
+                     np.array([1]))
+    picks = greedy_picks(VALUE, None, 0.0, [tail, genre_a], 3)
+    assert picks.chosen.tolist() == [0, 4, 5]
+    assert picks.free.tolist() == [0, 1, 1]
+    # the quota took both slots from item 1; the cap, relaxed, is not what moved the last
+    assert picks.displaced.tolist() == [[False, False], [True, False], [True, False]]
+    quota_last = greedy_picks(VALUE, None, 0.0, [genre_a, tail], 3)
+    assert quota_last.chosen.tolist() == [0, 4, 1]  # now the quota gives way
+
+
+def test_a_full_group_shuts_out_its_members():
+    two_genres = Groups(np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1], [1, 1]], dtype=bool),
+                        np.zeros(2, dtype=np.int64), np.array([2, 3]))
+    picks = greedy_picks(VALUE, None, 0.0, [two_genres], 5)
+    assert picks.chosen.tolist() == [0, 1, 3, 4, 2]  # genre 0 full after two; relaxed at the end
