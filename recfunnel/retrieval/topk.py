@@ -37,12 +37,12 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
         scores[rows, cols] = -np.inf
     items = np.full((n_rows, k), PAD, dtype=np.int64)
     values = np.full((n_rows, k), -np.inf, dtype=scores.dtype)
-    _select(np.ascontiguousarray(scores), items, values)
+    select_into(np.ascontiguousarray(scores), items, values)
     return items, values
 
 
 @compiled()
-def _select(scores: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
+def select_into(scores: np.ndarray, items: np.ndarray, values: np.ndarray) -> None:
     """Each row's best ``items.shape[1]`` into ``items`` and ``values``: a min-heap of the best
     so far (its root the worst of them), then sorted in place by taking the root out last."""
     k = items.shape[1]
