@@ -10,12 +10,14 @@ slots to the last one.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
+from recfunnel.compiled import compiled
 from recfunnel.data.arrays import Int16Rows, column_counts
 from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
@@ -81,6 +83,7 @@ class CandidateGenerator:
         self.index, self.item_vectors, self.cooccurrence = index, item_vectors, cooccurrence
         self._cooccurrence_rows = None if cooccurrence is None else Int16Rows.of(cooccurrence)
         self.quotas = quotas or Quotas()
+        self._counts = functools.cache(self.quotas.counts)  # per request otherwise
         self.last_items = last_items
         self.popularity = popularity.astype(np.float32)
         self.popular = np.argsort(-popularity, kind="stable")
@@ -108,7 +111,7 @@ class CandidateGenerator:
         they have seen (distinct item indices, any order)."""
         affinity = (self._cooccurrence_rows.sum_rows(seen)
                     if self._cooccurrence_rows is not None and len(seen) else None)
-        quota = self.quotas.counts(n)
+        quota = self._counts(n)
         order = [s for s in SOURCES if quota.get(s)]
         items, scores, sources = [], [], []
         count = 0
@@ -121,16 +124,10 @@ class CandidateGenerator:
                     continue
                 ids, values = self._source(source, user_vector, recent, seen, items, want,
                                            affinity)
-                keep = (ids >= 0) & ~blocked[ids]  # blocked[-1] is read for a missing hit, not used
-                ids, values = ids[keep], values[keep]
-                if source == "item-to-item":  # several queries may return the same item
-                    first = np.sort(np.unique(ids, return_index=True)[1])
-                    ids, values = ids[first], values[first]
-                ids, values = ids[:want], values[:want]
+                ids, values = _take(ids, values, blocked, want)  # and blocks them
                 items.append(ids)
                 scores.append(values)
                 sources.append(SOURCES.index(source))
-                blocked[ids] = True
                 count += len(ids)
         finally:
             blocked[seen] = False
@@ -188,6 +185,27 @@ class CandidateGenerator:
 
     def _favourite_genre(self, items: np.ndarray) -> int:
         return int(column_counts(self.genre_rows, items).argmax())
+
+
+@compiled()
+def _take(ids: np.ndarray, values: np.ndarray, blocked: np.ndarray,
+          want: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``want`` of a source's ranked ``ids`` (and their ``values``) that are real
+    (not -1) and not ``blocked``, each blocked once taken: so an item a source lists twice
+    (item-to-item's several queries) is taken once."""
+    taken_ids, taken_values = np.empty(min(want, len(ids)), ids.dtype), np.empty(
+        min(want, len(ids)), values.dtype)
+    n = 0
+    for position in range(len(ids)):
+        if n == len(taken_ids):
+            break
+        item = ids[position]
+        if item < 0 or blocked[item]:
+            continue
+        blocked[item] = True
+        taken_ids[n], taken_values[n] = item, values[position]
+        n += 1
+    return taken_ids[:n], taken_values[:n]
 
 
 _EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
