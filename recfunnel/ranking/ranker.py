@@ -54,7 +54,7 @@ class Queries:
         users = np.asarray(users, dtype=np.int64)
         with torch.no_grad():
             vectors = retrieval.user_vectors(users, history).numpy()
-        windows, seen = retrieval.windows(users, history).numpy(), history.matrix[users]
+        windows, seen = retrieval.windows(users, history), history.matrix[users]
         found = generator.lists(vectors, windows, seen, n)
         return cls.of(users, found.items, found.sources, found.cooccurrence,
                       generator.item_vectors, vectors, windows, np.diff(seen.indptr), next_items)

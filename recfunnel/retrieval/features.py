@@ -86,9 +86,10 @@ def category_codes(record: dict, spec: FeatureSpec) -> list[int]:
 
 
 def history_window(sequences: np.ndarray, offsets: np.ndarray, users: np.ndarray,
-                   ends: np.ndarray, length: int) -> torch.Tensor:
+                   ends: np.ndarray, length: int) -> np.ndarray:
     """The last ``length`` items before position ``ends`` in each user's time-ordered sequence,
-    right-aligned (most recent last) and padded with -1.
+    right-aligned (most recent last) and padded with -1 (int64; NumPy, so that a live request
+    does not go through PyTorch for it).
 
     ``sequences`` holds every user's items back to back in time order, ``offsets[u]`` where user
     ``u`` starts. Training asks for the history before each target; serving for the whole history.
@@ -97,10 +98,9 @@ def history_window(sequences: np.ndarray, offsets: np.ndarray, users: np.ndarray
     positions = starts[:, None] + ends[:, None] - length + np.arange(length)[None, :]
     valid = positions >= starts[:, None]
     if not len(sequences):  # nobody has history yet (a cold-start request)
-        return torch.full(positions.shape, -1, dtype=torch.int64)
+        return np.full(positions.shape, -1, dtype=np.int64)
     # positions never pass the end of a user's items; below their start they are masked
-    window = np.where(valid, sequences[np.maximum(positions, 0)], -1)
-    return torch.from_numpy(window.astype(np.int64, copy=False))
+    return np.where(valid, sequences[np.maximum(positions, 0)], -1).astype(np.int64, copy=False)
 
 
 def _user_column(users: pd.DataFrame, field: str) -> pd.Series:

@@ -241,15 +241,16 @@ class TwoTower(Recommender):
         return float((lists == validation["item"].to_numpy()[:, None]).any(axis=1).mean())
 
     # -------------------------------------------------------------------------------- scoring
-    def _user_batch(self, users: np.ndarray, window: torch.Tensor,
+    def _user_batch(self, users: np.ndarray, window: np.ndarray,
                     hidden: np.ndarray | bool = False) -> dict[str, torch.Tensor]:
         """The user tower's inputs; ``hidden`` (per row, or all) leaves ids out (-1), as for
         users the model never saw."""
         users_t = torch.from_numpy(np.asarray(users, dtype=np.int64))
         ids = users_t.masked_fill(torch.as_tensor(hidden), -1)
-        return {"history": window, "categories": self.categories_[users_t], "users": ids}
+        return {"history": torch.from_numpy(window), "categories": self.categories_[users_t],
+                "users": ids}
 
-    def windows(self, users: np.ndarray, history: History) -> torch.Tensor:
+    def windows(self, users: np.ndarray, history: History) -> np.ndarray:
         """Each user's last ``history_length`` items [B, L], oldest first, -1 padded."""
         items, offsets = history.sequences
         return history_window(items, offsets, users, history.lengths()[users], self.history_length)
@@ -266,7 +267,7 @@ class TwoTower(Recommender):
         """One live request's history window [1, L] from its recent items, oldest first."""
         recent = np.asarray(recent_items, dtype=np.int64)
         return history_window(recent, _ZERO, _ZERO, np.array([len(recent)]),
-                              self.history_length).numpy()
+                              self.history_length)
 
     def user_vector(self, window: np.ndarray, features: dict[str, Any] | None,
                     user: int = -1) -> np.ndarray:
