@@ -10,7 +10,7 @@ from recfunnel.data.split import temporal_leave_one_out
 from recfunnel.index.ann import IndexConfig, ItemIndex
 from recfunnel.index.candidates import SOURCES, CandidateGenerator
 from recfunnel.ranking.examples import hold_out_last, ranking_queries
-from recfunnel.ranking.features import ItemTable, candidate_features
+from recfunnel.ranking.features import DENSE, ItemTable, candidate_features
 from recfunnel.ranking.ranker import Queries, Ranker
 from recfunnel.retrieval.two_tower_recommender import TwoTower
 
@@ -43,6 +43,32 @@ def test_single_request_features_equal_the_batch_rows(fitted):
                                queries.cooccurrence[row:row + 1])
     for name, value in alone.items():
         np.testing.assert_allclose(value[0], batch[name][row], err_msg=name, rtol=1e-6)
+
+
+def test_features_of_a_hand_made_request():
+    """Each input and dense feature where it is expected, on four items: vectors, genres (item 3
+    in both), popularity and age."""
+    vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
+    genres = np.array([[1, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    table = ItemTable(vectors, np.array([0.5, 1.0, 1.5, 2.0], dtype=np.float32),
+                      np.array([0, 10, 20, 30], dtype=np.float32), genres, None)
+    recent = np.array([[-1, 0, 1, 2]])  # one empty slot; history genres: 2 x genre 0, 1 x genre 1
+    candidates = np.array([[3, 1]])
+    out = candidate_features(table, np.ones((1, 2), dtype=np.float32), recent, np.array([9]),
+                             candidates, np.array([[0.2, 0.7]], dtype=np.float32),
+                             np.array([[0.05, 0.0]], dtype=np.float32))
+    assert out["items"].tolist() == [[[6.0, 7.0], [2.0, 3.0]]]
+    assert out["history"].tolist() == [[[0.0, 0.0], [0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]]
+    assert out["history_mask"].tolist() == [[False, True, True, True]]
+    dense = dict(zip(DENSE, out["dense"][0].T.tolist()))
+    assert dense["retrieval_score"] == pytest.approx([0.2, 0.7])
+    assert dense["retrieval_rank"] == pytest.approx([np.log1p(1), np.log1p(0)])  # 0.7 is first
+    assert dense["cooccurrence"] == pytest.approx([0.05, 0.0])
+    assert dense["popularity"] == pytest.approx([2.0, 1.0])
+    assert dense["age"] == pytest.approx([3.0, 1.0])  # in decades
+    # genre shares 2/3 and 1/3; item 3 has both genres (each counted at half), item 1 genre 1
+    assert dense["genre_affinity"] == pytest.approx([(2 / 3 + 1 / 3) / 2, 1 / 3])
+    assert dense["activity"] == pytest.approx([np.log1p(9)] * 2)
 
 
 def test_cooccurrence_feature_is_the_ease_score(fitted):
