@@ -73,7 +73,9 @@ class Int16Rows:
 
 @compiled()
 def _sum_rows(values: np.ndarray, rows: np.ndarray, scale: np.float32) -> np.ndarray:
-    total = np.zeros(values.shape[1], dtype=np.int32)  # exact: no rounding adds up
+    # exact, no rounding adds up; int32 holds the sum of up to 65,538 rows (distinct items of
+    # a catalog small enough for dense weights: 40,000 at most)
+    total = np.zeros(values.shape[1], dtype=np.int32)
     for row in rows:
         for column in range(values.shape[1]):
             total[column] += values[row, column]

@@ -333,8 +333,9 @@ def create_app(artifacts: Path, store: StoreConfig | None = None,
 class _Shortcut:
     """The recommendations endpoint called straight from the middleware, past Starlette's
     router and FastAPI's request handling (exit stacks, dependency solving), which it does not
-    use: it reads its parameters from the request and writes its own JSON. That saves 30-40 us
-    of the endpoint's 120-150 in process (``bench/endpoint_overhead.py``). The route is matched
+    use: it reads its parameters from the request and writes its own JSON. The endpoint without
+    the funnel took 96-109 us a request in process against 140-167 through the router
+    (``bench/endpoint_overhead.py``, BENCHMARKS.md). The route is matched
     by its own rules and stays in the app, where the OpenAPI document describes it; its errors
     go to the app's exception handlers, as they would from the router."""
 

@@ -140,6 +140,9 @@ def test_metrics_and_health(client):
     text = client.get("/metrics").text
     assert 'recfunnel_stage_seconds_bucket{le="0.001",stage="ranking"}' in text
     assert "recfunnel_request_seconds_count" in text
+    # answered past the router (_Shortcut), still counted under its route
+    assert ('recfunnel_request_seconds_count{endpoint="/users/{user_id}/recommendations",'
+            'status="200"}') in text
     assert client.get("/health").json()["status"] == "ok"
     assert client.get("/openapi.json").json()["info"]["title"] == "recfunnel"
     assert "<title>recfunnel</title>" in client.get("/").text
@@ -163,6 +166,7 @@ def test_openapi_documents_the_recommendation_query(shared_client):
     ("get", "/users/3/recommendations?age=-4", None, 422),
     ("get", "/users/3/recommendations?funnel=maybe", None, 422),
     ("get", "/users/3/recommendations?gender=" + "x" * 21, None, 422),
+    ("post", "/users/3/recommendations", None, 405),
     ("post", "/events", {"user_id": "3"}, 422),
     ("post", "/events", {"user_id": "3", "item_id": "1", "type": "like"}, 422),
     ("post", "/events", {"user_id": "3", "item_id": "1", "timestamp": -1}, 422),
