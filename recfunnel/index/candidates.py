@@ -74,7 +74,8 @@ class CandidateGenerator:
     a request touches it. The one catalog-sized array a request computes is the history's
     co-occurrence row, and only where there are dense item-item ``cooccurrence`` weights, which
     it sums as 16-bit integers (``Int16Rows``) so that a request reads half the memory: on
-    ML-100K no user's row moves by more than 2.5e-4 of its range (BENCHMARKS.md).
+    ML-100K no user's row moves by more than 2.4e-4 of its range (BENCHMARKS.md). The float
+    weights stay in the ranking stage's ``ItemTable``, so a process holds both.
     """
 
     def __init__(self, index: ItemIndex, item_vectors: np.ndarray, popularity: np.ndarray,
@@ -193,11 +194,11 @@ def _take(ids: np.ndarray, values: np.ndarray, blocked: np.ndarray,
     """The first ``want`` of a source's ranked ``ids`` (and their ``values``) that are real
     (not -1) and not ``blocked``, each blocked once taken: so an item a source lists twice
     (item-to-item's several queries) is taken once."""
-    taken_ids, taken_values = np.empty(min(want, len(ids)), ids.dtype), np.empty(
-        min(want, len(ids)), values.dtype)
+    size = min(want, len(ids))
+    taken_ids, taken_values = np.empty(size, ids.dtype), np.empty(size, values.dtype)
     n = 0
     for position in range(len(ids)):
-        if n == len(taken_ids):
+        if n == size:
             break
         item = ids[position]
         if item < 0 or blocked[item]:

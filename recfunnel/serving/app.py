@@ -335,9 +335,9 @@ class _Shortcut:
     router and FastAPI's request handling (exit stacks, dependency solving), which it does not
     use: it reads its parameters from the request and writes its own JSON. The endpoint without
     the funnel took 96-109 us a request in process against 140-167 through the router
-    (``bench/endpoint_overhead.py``, BENCHMARKS.md). The route is matched
-    by its own rules and stays in the app, where the OpenAPI document describes it; its errors
-    go to the app's exception handlers, as they would from the router."""
+    (``bench/endpoint_overhead.py``, BENCHMARKS.md). The route is matched by its own rules and
+    stays in the app, where the OpenAPI document describes it; its errors go to the app's
+    exception handlers, as they would from the router."""
 
     def __init__(self, app: Any, route: APIRoute, handlers: dict[Any, Any]):
         self.app, self.route, self.handlers = app, route, handlers
