@@ -230,7 +230,8 @@ async def open_loop(connections: Connections, users: np.ndarray, rate: float,
     elapsed = time.perf_counter() - (start + warmup)
     latencies, statuses = latencies[skip:], statuses[skip:]
     ok = statuses == 200
-    return {"rate": rate, "sent": n - skip, "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
+    return {"rate": rate, "latencies": latencies,
+            "sent": n - skip, "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
             "p50": np.percentile(latencies[ok], 50) * 1e3 if ok.any() else np.nan,
             "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
 
@@ -258,7 +259,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def load(port: int, users: np.ndarray, sequential: int, rates: list[float],
                seconds: float, warmup: float, workers: list[int], newest: bool,
-               limit: int | None) -> None:
+               limit: int | None, timeline: bool = False) -> None:
     """One request at a time, then each rate in open loop, over one pool of connections."""
     connections = Connections(port, newest, limit)
     # the client's own garbage collection would stop every request in flight for tens of
@@ -292,6 +293,11 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
                   f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | {split} | {client:.2f} |",
                   flush=True)
+            if timeline:  # slow requests, by when they were due: in bursts, or spread out?
+                late = np.flatnonzero(r["latencies"] > 0.005)
+                windows = np.bincount(late * 10 // int(rate), minlength=int(seconds * 10))
+                print(f"requests over 5 ms per 100 ms window at {rate:g} req/s: "
+                      f"{' '.join(map(str, windows))}", flush=True)
     finally:
         gc.enable()
         connections.close()
@@ -335,6 +341,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=None,
                         help="a fixed pool of this many connections, opened at once before the "
                              "load (default: a pool that grows while every connection is busy)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="after each rate, how many requests took over 5 ms in each 100 ms")
     parser.add_argument("--no-http", action="store_true",
                         help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()
@@ -356,7 +364,7 @@ def main() -> None:
             users = np.random.default_rng(args.seed).permutation(known)
             run(load(args.port, users, args.in_process_requests,
                      [float(r) for r in args.rates.split(",")], args.seconds, args.warmup,
-                     processes, args.reuse == "newest", args.connections))
+                     processes, args.reuse == "newest", args.connections, args.timeline))
         finally:
             server.terminate()
             server.wait()
