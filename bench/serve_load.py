@@ -7,10 +7,12 @@ latency counted from the moment each request was due, so a slow server cannot hi
     python bench/serve_load.py --artifacts artifacts/tt --workers 2 --rates 1000 --connections 32
 
 The load generator runs on the same machine as the server and takes CPU from it; on the 2-core
-reference machine that is part of the measurement, which is why it speaks HTTP/1.1 over raw
-keep-alive sockets (``Connections``) rather than through a client library. After each rate it
-prints how many of its connections each server process holds (a keep-alive connection stays with
-the process that accepted it).
+reference machine that is part of the measurement. The open loop is therefore sent by
+``bench/loadgen.c``, compiled on the spot as wrk would be (about 0.10 ms of CPU a request, nearly
+all of it the kernel's loopback TCP, against 0.14-0.20 ms for this script's own asyncio client,
+which ``--client python`` keeps, and which is used when no C compiler is found). After each
+rate it prints how many of its connections each server process holds (a keep-alive connection
+stays with the process that accepted it).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import asyncio
 import gc
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections import deque
@@ -228,12 +232,7 @@ async def open_loop(connections: Connections, users: np.ndarray, rate: float,
         running.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*running)
     elapsed = time.perf_counter() - (start + warmup)
-    latencies, statuses = latencies[skip:], statuses[skip:]
-    ok = statuses == 200
-    return {"rate": rate, "latencies": latencies,
-            "sent": n - skip, "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
-            "p50": np.percentile(latencies[ok], 50) * 1e3 if ok.any() else np.nan,
-            "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
+    return summary(rate, latencies[skip:], statuses[skip:], elapsed)
 
 
 async def one_at_a_time(connections: Connections, users: np.ndarray, n: int) -> np.ndarray:
@@ -248,6 +247,51 @@ async def one_at_a_time(connections: Connections, users: np.ndarray, n: int) -> 
     return np.array(latencies)
 
 
+class CompiledClient:
+    """The open loop sent by ``bench/loadgen.c`` (compiled into ``folder``) over ``limit``
+    connections opened up front; its results read as :func:`open_loop` returns them."""
+
+    def __init__(self, port: int, limit: int, users: np.ndarray, folder: Path):
+        self.port, self.limit = port, limit
+        self.binary, self.paths = folder / "loadgen", folder / "paths.txt"
+        compiler = sysconfig.get_config_var("CC") or "cc"
+        subprocess.run([*compiler.split(), "-O2", "-o", str(self.binary),
+                        str(Path(__file__).with_name("loadgen.c")), "-lm"], check=True)
+        self.paths.write_text("".join(f"/users/{user}/recommendations?k=10\n" for user in users))
+
+    def open_loop(self, rate: float, seconds: float, warmup: float
+                  ) -> tuple[dict, list[int], float]:
+        """One rate, as :func:`open_loop`; also the server process behind each connection and
+        the CPU seconds the client took."""
+        out = self.paths.with_name("latencies.bin")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([str(self.binary), str(self.port), str(rate), str(warmup + seconds),
+                               str(self.limit), str(self.paths), str(out)],
+                              capture_output=True, text=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode:
+            raise SystemExit(f"loadgen failed: {done.stderr.strip()}")
+        n = int(rate * (warmup + seconds))
+        raw = np.fromfile(out, dtype=np.float64)
+        latencies, statuses = raw[:n], raw[n:].view(np.int64)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        skip = int(rate * warmup)
+        # the last answer counted, in seconds after the counted requests began to be due
+        elapsed = np.nanmax(np.arange(skip, n) / rate + latencies[skip:]) - warmup
+        return (summary(rate, latencies[skip:], statuses[skip:], elapsed),
+                [int(p) for p in done.stdout.split()], cpu)
+
+
+def summary(rate: float, latencies: np.ndarray, statuses: np.ndarray, elapsed: float) -> dict:
+    """A rate's counted requests: latencies (seconds), how many were sent and answered 200,
+    the throughput over ``elapsed`` seconds, and p50 and p99 (ms) of those answered."""
+    ok = statuses == 200
+    return {"rate": rate, "latencies": latencies,
+            "sent": len(latencies), "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
+            "p50": np.percentile(latencies[ok], 50) * 1e3 if ok.any() else np.nan,
+            "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far (Linux: NaN elsewhere)."""
     try:
@@ -259,8 +303,10 @@ def cpu_seconds(pid: int) -> float:
 
 async def load(port: int, users: np.ndarray, sequential: int, rates: list[float],
                seconds: float, warmup: float, workers: list[int], newest: bool,
-               limit: int | None, timeline: bool = False) -> None:
-    """One request at a time, then each rate in open loop, over one pool of connections."""
+               limit: int | None, timeline: bool = False,
+               compiled: CompiledClient | None = None) -> None:
+    """One request at a time, then each rate in open loop: over one pool of connections, or
+    with ``compiled`` over its own."""
     connections = Connections(port, newest, limit)
     # the client's own garbage collection would stop every request in flight for tens of
     # milliseconds (its thousands of tasks), and the pause be counted as server latency
@@ -274,7 +320,9 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
         print(f"\nHTTP, one request at a time on one connection, {len(times)} requests: "
               f"p50 {np.percentile(times, 50) * 1e3:.3f} ms  "
               f"p99 {np.percentile(times, 99) * 1e3:.3f} ms")
-        pool = f"{limit} connections opened at once" if limit else "connections opened on demand"
+        pool = (f"{compiled.limit} connections opened at once by bench/loadgen.c" if compiled
+                else f"{limit} connections opened at once" if limit
+                else "connections opened on demand")
         print(f"\nHTTP, open loop, k=10, {len(workers)} server process(es), {pool}, {seconds:g} "
               f"s per rate counted after {warmup:g} s at that rate; CPU per request over both, "
               "and the connections after the rate, by server process; CPU for this client:")
@@ -283,12 +331,16 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for rate in rates:
             before, mine = [cpu_seconds(w) for w in workers], time.process_time()
-            r = await open_loop(connections, users, rate, seconds, warmup)
+            if compiled:
+                r, behind, client = compiled.open_loop(rate, seconds, warmup)
+            else:
+                r = await open_loop(connections, users, rate, seconds, warmup)
+                client = time.process_time() - mine
+                behind = await connections.processes()
             sent = rate * (seconds + warmup) / 1e3
             server = " + ".join(f"{(cpu_seconds(w) - b) / sent:.2f}"
                                 for w, b in zip(workers, before))
-            client = (time.process_time() - mine) / sent
-            behind = await connections.processes()
+            client /= sent
             split = " + ".join(str(behind.count(w)) for w in workers)
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
                   f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | {split} | {client:.2f} |",
@@ -318,6 +370,21 @@ def wait_for(port: int, workers: int, seconds: float = 60.0) -> list[int]:
                      f"within {seconds:.0f} s")
 
 
+def compiled_client(args: argparse.Namespace, users: np.ndarray,
+                    folder: Path) -> CompiledClient | None:
+    """The C client that ``--client`` asks for, or None for the asyncio one."""
+    if args.client == "python":
+        return None
+    try:
+        return CompiledClient(args.port, args.connections or 32, users, folder)
+    except (OSError, subprocess.CalledProcessError) as err:
+        if args.client == "c":
+            raise SystemExit(f"cannot compile bench/loadgen.c: {err}") from None
+        print(f"bench/loadgen.c not compiled ({err}): the asyncio client sends the load, and "
+              "its CPU is the server's loss", file=sys.stderr)
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, required=True)
@@ -341,6 +408,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=None,
                         help="a fixed pool of this many connections, opened at once before the "
                              "load (default: a pool that grows while every connection is busy)")
+    parser.add_argument("--client", choices=("auto", "c", "python"), default="auto",
+                        help="what sends the open loop: bench/loadgen.c (with --connections, "
+                             "default 32), this script's asyncio client, or the C one when a "
+                             "compiler is found")
     parser.add_argument("--timeline", action="store_true",
                         help="after each rate, how many requests took over 5 ms in each 100 ms")
     parser.add_argument("--no-http", action="store_true",
@@ -362,9 +433,11 @@ def main() -> None:
             processes = wait_for(args.port, args.workers)
             known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()
             users = np.random.default_rng(args.seed).permutation(known)
+            compiled = compiled_client(args, users, Path(tmp))
             run(load(args.port, users, args.in_process_requests,
                      [float(r) for r in args.rates.split(",")], args.seconds, args.warmup,
-                     processes, args.reuse == "newest", args.connections, args.timeline))
+                     processes, args.reuse == "newest", args.connections, args.timeline,
+                     compiled))
         finally:
             server.terminate()
             server.wait()
