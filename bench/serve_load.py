@@ -385,6 +385,10 @@ def compiled_client(args: argparse.Namespace, users: np.ndarray,
         return None
 
 
+def _cpus(listed: str) -> set[int]:
+    return {int(cpu) for cpu in listed.split(",") if cpu}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, required=True)
@@ -412,6 +416,12 @@ def main() -> None:
                         help="what sends the open loop: bench/loadgen.c (with --connections, "
                              "default 32), this script's asyncio client, or the C one when a "
                              "compiler is found")
+    parser.add_argument("--server-cpus", default="",
+                        help="CPUs the server's processes run on, comma-separated (as taskset -c; "
+                             "Linux): on a machine with more cores, the server on two of them and "
+                             "the client on others")
+    parser.add_argument("--client-cpus", default="",
+                        help="CPUs the load generator runs on once the in-process part is done")
     parser.add_argument("--timeline", action="store_true",
                         help="after each rate, how many requests took over 5 ms in each 100 ms")
     parser.add_argument("--no-http", action="store_true",
@@ -426,9 +436,14 @@ def main() -> None:
                    [float(g) for g in args.idle_gaps.split(",") if g])
         if args.no_http:
             return
+        server_cpus, client_cpus = (_cpus(c) for c in (args.server_cpus, args.client_cpus))
+        if client_cpus:
+            os.sched_setaffinity(0, client_cpus)  # the C client inherits it
         server = subprocess.Popen([sys.executable, "-m", "recfunnel", "serve", "--artifacts",
                                    str(served), "--port", str(args.port),
-                                   "--workers", str(args.workers)])
+                                   "--workers", str(args.workers)],
+                                  preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus))
+                                  if server_cpus else None)
         try:
             processes = wait_for(args.port, args.workers)
             known = pd.read_parquet(served / "users.parquet")["user_id"].astype(str).to_numpy()

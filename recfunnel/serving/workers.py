@@ -3,22 +3,26 @@ version (``recfunnel.serving.versions``) and their Prometheus metrics.
 
 One process answers one request at a time (the funnel runs single-threaded on the event loop), so
 throughput grows with processes, about one per core. A keep-alive connection stays with the process
-that accepted it, so how connections fall on processes is how the load falls on them. On Linux each
-process accepts on a socket of its own (``SO_REUSEPORT``) and the kernel spreads new connections
-over the sockets by hash. On one socket shared by all, 32 connections opened together went 31 or
-32 to one process, which then answered nearly alone: on two cores it fell behind from about 700
-requests/s in one run and gave p99 26-63 ms from 600 requests/s in the other, against 8-60 ms
-with a socket each (``bench/serve_load.py --connections 32``, BENCHMARKS.md).
+that accepted it, so how connections fall on processes is how the load falls on them. The
+supervisor therefore accepts every connection itself and hands it to the workers in turn, over a
+Unix socket per worker (``SCM_RIGHTS``): 32 connections opened at once go 16 to each of two
+workers. Left to the kernel they were not even. On one socket shared by all, 32 connections went
+31 or 32 to one process. With a socket per process (``SO_REUSEPORT``, spread by a hash of the
+client's address and port), splits of 13 + 19 and 12 + 20 were common: on a 16-core machine with
+the server on two cores, the busier worker saturated at 800 requests/s while the other had room
+(``bench/serve_load.py --timeline``, BENCHMARKS.md). Where file descriptors cannot be passed
+(Windows), the workers share one socket.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import socket
-import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +31,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
+from recfunnel.serving.handoff import HANDED, Worker
 from recfunnel.serving.service import StoreConfig
 from recfunnel.serving.versions import Pointer
 
@@ -48,75 +53,107 @@ def serve_workers(artifacts: Path, store: StoreConfig, host: str, port: int,
                        "PROMETHEUS_MULTIPROC_DIR": str(shared / "metrics")})
     settings = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, workers=workers,
                               host=host, port=port, log_level="warning")
-    listeners = _listeners(host, port, workers)
+    supervisor = _Supervisor(settings, _listener(host, port))
     try:
-        _Supervisor(settings, listeners).run()
+        supervisor.run()
     finally:
-        for listener in listeners:
-            listener.close()
+        supervisor.close()
         shutil.rmtree(shared, ignore_errors=True)
 
 
-def _listeners(host: str, port: int, workers: int) -> list[socket.socket]:
-    """One socket per worker on Linux (``SO_REUSEPORT``, which there balances new connections
-    over the sockets), else one for all; bound here, in the supervisor, so that a port in use is
-    reported once. Each worker listens on its socket once its app has loaded."""
-    balanced = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-    # SO_REUSEPORT would also let these join another server's port: a socket bound without it
-    # first fails if anything listens there (and chooses the port when ``port`` is 0)
-    listeners: list[socket.socket] = []
-    try:
-        with _socket(host, reuse_port=False) as probe:
-            probe.bind((host, port))
-            port = probe.getsockname()[1]
-            if not balanced:
-                return [probe.dup()]
-            for _ in range(workers):
-                listeners.append(_bound(host, port))
-            return listeners
-    except OSError as err:
-        for listener in listeners:
-            listener.close()
-        raise SystemExit(f"cannot listen on {host}:{port}: {err.strerror}") from None
-
-
-def _bound(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` beside the others of its server (``SO_REUSEPORT``)."""
-    listener = _socket(host, reuse_port=True)
-    try:
-        listener.bind((host, port))
-    except OSError:
-        listener.close()
-        raise
-    return listener
-
-
-def _socket(host: str, reuse_port: bool) -> socket.socket:
+def _listener(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here, in the supervisor, so that a port in use is reported
+    once (and the port chosen when ``port`` is 0)."""
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     # accepted connections inherit this on Linux; without it every keep-alive response waits
     # ~40 ms for a delayed ACK (uvicorn's listener for workers leaves Nagle on: #3149)
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as err:
+        listener.close()
+        raise SystemExit(f"cannot listen on {host}:{port}: {err.strerror}") from None
     return listener
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor (signals, health checks, a dead worker replaced), with worker ``i``
-    accepting on ``sockets[i]`` when there is one socket per worker. A dead worker's socket is
-    closed with it: connections waiting there are reset (a client sees a closed connection, as
-    when a shared socket's worker dies in the middle of a request), and new ones go to the
-    others until its replacement has loaded and listens on a new socket. Adding, removing or
-    restarting workers by signal (SIGTTIN, SIGTTOU, SIGHUP) is not offered."""
+    """uvicorn's supervisor (signals, health checks, a dead worker replaced) that also accepts
+    the server's connections and hands each to the next worker that serves (see the module's
+    docstring). A dead worker's channel is closed with it: connections handed to it and not yet
+    taken are reset, as when a worker dies with connections in its socket's queue, and new ones
+    go to the others until its replacement has loaded. Adding, removing or restarting workers by
+    signal (SIGTTIN, SIGTTOU, SIGHUP) is not offered."""
 
-    def _slot(self, index: int) -> list[socket.socket]:
-        return self.sockets if len(self.sockets) == 1 else [self.sockets[index]]
+    def __init__(self, config: uvicorn.Config, listener: socket.socket):
+        super().__init__(config, [] if HANDED else [listener])
+        self.listener = listener
+        self.channels: list[socket.socket | None] = []  # the supervisor's end, per worker
+        self.serving: set[socket.socket] = set()  # channels whose worker said it is ready
+        self.accepting: threading.Thread | None = None
+        self._turn = 0
+
+    def _start(self) -> tuple[Process, socket.socket | None]:
+        if not HANDED:
+            process = Process(self.config, self.sockets)
+            process.start()
+            return process, None
+        ours, theirs = socket.socketpair()
+        process = Worker(self.config, [theirs])
+        process.start()
+        theirs.close()  # the worker holds its end: a dead worker's channel is closed
+        return process, ours
 
     def init_processes(self) -> None:
-        for index in range(self.processes_num):
-            self.processes.append(process := Process(self.config, self._slot(index)))
-            process.start()
+        for _ in range(self.processes_num):
+            process, channel = self._start()
+            self.processes.append(process)
+            self.channels.append(channel)
+        if HANDED:
+            self.listener.listen(self.config.backlog)
+            self.accepting = threading.Thread(target=self._hand_out, daemon=True)
+            self.accepting.start()
+
+    def _hand_out(self) -> None:
+        """Accept connections and hand each to the next worker that serves, in turn."""
+        while not self.should_exit.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError as err:
+                if self.should_exit.is_set():  # close() shut the socket down
+                    return
+                log.warning("accepting a connection failed: %s", err)
+                self.should_exit.wait(0.1)  # out of file descriptors, say: let some close
+                continue
+            with connection:  # the worker that takes it holds its own descriptor
+                self._hand(connection)
+
+    def _hand(self, connection: socket.socket) -> None:
+        while not self.should_exit.is_set():
+            self._hear_ready()
+            for _ in range(len(self.channels)):
+                channel = self.channels[self._turn % len(self.channels)]
+                self._turn += 1
+                if channel not in self.serving:
+                    continue
+                try:
+                    socket.send_fds(channel, [b"c"], [connection.fileno()])
+                    return
+                except OSError:  # the worker died; its replacement gets a new channel
+                    self.serving.discard(channel)
+            self.should_exit.wait(0.05)  # no worker serves yet: the client waits
+
+    def _hear_ready(self) -> None:
+        """Note the workers that have said they serve (a replaced worker's channel may close
+        meanwhile, in the main thread)."""
+        try:
+            readable, _, _ = select.select(
+                [c for c in self.channels if c is not None and c.fileno() >= 0], [], [], 0)
+            for channel in readable:
+                if channel.recv(16):
+                    self.serving.add(channel)
+        except (OSError, ValueError):
+            pass
 
     def keep_subprocess_alive(self) -> None:
         for index, process in enumerate(self.processes):
@@ -131,17 +168,26 @@ class _Supervisor(Multiprocess):
                 self.should_exit.set()
                 return
             log.warning("worker process %s died; starting another", process.pid)
-            if len(self.sockets) > 1:
-                old = self.sockets[index]
-                try:
-                    self.sockets[index] = _bound(*old.getsockname()[:2])
-                except OSError as err:
-                    log.error("cannot listen again on %s: %s; stopping", old.getsockname(), err)
-                    self.should_exit.set()
-                    return
+            old = self.channels[index]
+            self.processes[index], self.channels[index] = self._start()
+            if old is not None:
+                self.serving.discard(old)
                 old.close()
-            self.processes[index] = replacement = Process(self.config, self._slot(index))
-            replacement.start()
+
+    def close(self) -> None:
+        """Stop accepting (a thread blocked in ``accept`` wakes only on ``shutdown``) and close
+        the socket and the channels."""
+        self.should_exit.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:  # not listening
+            pass
+        if self.accepting is not None:
+            self.accepting.join(timeout=5)
+        self.listener.close()
+        for channel in self.channels:
+            if channel is not None:
+                channel.close()
 
     def handle_hup(self) -> None:
         log.warning("SIGHUP ignored: to load a new version, POST /admin/reload")
