@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import shutil
 import socket
 import tempfile
@@ -144,16 +143,15 @@ class _Supervisor(Multiprocess):
             self.should_exit.wait(0.05)  # no worker serves yet: the client waits
 
     def _hear_ready(self) -> None:
-        """Note the workers that have said they serve (a replaced worker's channel may close
-        meanwhile, in the main thread)."""
-        try:
-            readable, _, _ = select.select(
-                [c for c in self.channels if c is not None and c.fileno() >= 0], [], [], 0)
-            for channel in readable:
-                if channel.recv(16):
+        """Note the workers that have said they serve."""
+        for channel in self.channels:
+            if channel is None or channel in self.serving:
+                continue
+            try:
+                if channel.recv(16, socket.MSG_DONTWAIT):
                     self.serving.add(channel)
-        except (OSError, ValueError):
-            pass
+            except OSError:  # nothing said yet, or closed meanwhile by the main thread
+                pass
 
     def keep_subprocess_alive(self) -> None:
         for index, process in enumerate(self.processes):
