@@ -243,13 +243,14 @@ int main(int argc, char **argv) {
         fwrite(status, sizeof *status, n, out) != (size_t)n || fclose(out))
         fail(argv[6]);
 
-    /* which server process holds each connection */
+    /* which server process holds each connection (-1 where it does not say within 5 s) */
     static const char health[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    double give_up = now() + 5;
     for (int i = 0; i < n_conns; i++) {
         Conn *c = &conns[i];
         long code = 0, got = -1;
         if (c->request < 0 && send_all(c->fd, health, sizeof health - 1) == 0)
-            while ((got = receive(c, &code)) == 0) usleep(100);
+            while ((got = receive(c, &code)) == 0 && now() < give_up) usleep(100);
         char *at = got > 0 ? memmem(c->buf, got, "\"process\":", 10) : NULL;
         printf("%ld\n", at ? strtol(at + 10, NULL, 10) : -1L);
     }
