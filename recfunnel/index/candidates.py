@@ -124,7 +124,7 @@ class CandidateGenerator:
                 if want <= 0:
                     continue
                 ids, values = self._source(source, user_vector, recent, seen, items, want,
-                                           affinity)
+                                           affinity, blocked)
                 ids, values = _take(ids, values, blocked, want)  # and blocks them
                 items.append(ids)
                 scores.append(values)
@@ -153,11 +153,12 @@ class CandidateGenerator:
                             leave=False)], n)
 
     def _source(self, source: str, user_vector: np.ndarray, recent: np.ndarray, seen: np.ndarray,
-                picked: list[np.ndarray], want: int, affinity: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray]:
+                picked: list[np.ndarray], want: int, affinity: np.ndarray | None,
+                blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The source's ranked items and scores: at least ``want`` that are neither seen nor
         ``picked`` by the sources before it, when the source has that many. ``affinity``: every
-        item's co-occurrence with the history (None without weights or history)."""
+        item's co-occurrence with the history (None without weights or history); ``blocked``:
+        True for the seen and picked items."""
         if source == "two-tower":
             ids, scores = self.index.search(user_vector[None, :], want, exclude=seen)
             return ids[0], scores[0]
@@ -172,8 +173,7 @@ class CandidateGenerator:
         if source == "co-occurrence":
             if affinity is None:
                 return _EMPTY
-            # the mask holds the seen and picked items while generate() runs
-            ids, scores = top_k(np.where(self._blocked, -np.inf, affinity)[None, :], want)
+            ids, scores = top_k(np.where(blocked, -np.inf, affinity)[None, :], want)
             return ids[0], scores[0]
         enough = len(seen) + sum(len(ids) for ids in picked) + want
         if source == "genre-popular":
