@@ -306,8 +306,9 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
                limit: int | None, timeline: bool = False,
                compiled: CompiledClient | None = None) -> None:
     """One request at a time, then each rate in open loop: over one pool of connections, or
-    with ``compiled`` over its own."""
-    connections = Connections(port, newest, limit)
+    with ``compiled`` over its own (then ``limit`` sizes that one, and the asyncio pool, for the
+    warm-up and the one-at-a-time part, opens connections as they are needed)."""
+    connections = Connections(port, newest, None if compiled else limit)
     # the client's own garbage collection would stop every request in flight for tens of
     # milliseconds (its thousands of tasks), and the pause be counted as server latency
     gc.collect()

@@ -75,7 +75,9 @@ class CandidateGenerator:
     co-occurrence row, and only where there are dense item-item ``cooccurrence`` weights, which
     it sums as 16-bit integers (``Int16Rows``) so that a request reads half the memory: on
     ML-100K no user's row moves by more than 2.4e-4 of its range (BENCHMARKS.md). The float
-    weights stay in the ranking stage's ``ItemTable``, so a process holds both.
+    weights stay in the ranking stage's ``ItemTable`` as a read-only memory map of the
+    artifact's file, whose pages the server processes share (a private copy only once items
+    have been added, padded with zeros).
     """
 
     def __init__(self, index: ItemIndex, item_vectors: np.ndarray, popularity: np.ndarray,
