@@ -424,14 +424,14 @@ def serve(
 
     from recfunnel.serving.app import create_app
     from recfunnel.serving.service import Service, StoreConfig
-    from recfunnel.serving.workers import serve_workers
+    from recfunnel.serving.workers import SERVER_OPTIONS, serve_workers
 
     config = StoreConfig(store.value, redis_url)
     where = f"serving {artifacts} on http://{host}:{port} (docs at /docs)"
     if workers == 1:
         application = create_app(artifacts, config)
         console.print(where)
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        uvicorn.run(application, host=host, port=port, **SERVER_OPTIONS)
         return
     Service.load(artifacts, config).close()  # a user's mistake shows here, not once per worker
     console.print(f"{where} with {workers} worker processes")

@@ -38,6 +38,12 @@ from recfunnel.serving.versions import Pointer
 ENV_ARTIFACTS, ENV_STORE, ENV_REDIS_URL, ENV_SHARED = (
     "RECFUNNEL_SERVE_ARTIFACTS", "RECFUNNEL_SERVE_STORE", "RECFUNNEL_SERVE_REDIS_URL",
     "RECFUNNEL_SERVE_SHARED")
+# uvicorn's per-request work that this service has no use for, left out: an access log line
+# (formatted, then dropped at level "warning"), X-Forwarded-* handling (no handler reads the
+# client address) and a "server: uvicorn" header; together about 30 us of the ~300 us a request
+# spends outside the funnel (bench/serve_load.py, BENCHMARKS.md)
+SERVER_OPTIONS = {"log_level": "warning", "access_log": False, "proxy_headers": False,
+                  "server_header": False}
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +57,7 @@ def serve_workers(artifacts: Path, store: StoreConfig, host: str, port: int,
                        # read when a worker first imports prometheus_client: metrics kept in files
                        "PROMETHEUS_MULTIPROC_DIR": str(shared / "metrics")})
     settings = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, workers=workers,
-                              host=host, port=port, log_level="warning")
+                              host=host, port=port, **SERVER_OPTIONS)
     supervisor = _Supervisor(settings, _listener(host, port))
     try:
         supervisor.run()

@@ -56,8 +56,9 @@ def test_acknowledged_events_survive_sigkill(served):
 
     proc = start(served, port)  # and the restarted server serves the users it knew
     try:
-        history = httpx.get(f"http://127.0.0.1:{port}/users/1/history?n=1").json()
-        assert history["items"]
+        response = httpx.get(f"http://127.0.0.1:{port}/users/1/history?n=1")
+        assert response.json()["items"]
+        assert "server" not in response.headers  # uvicorn's per-request extras are off
     finally:
         proc.kill()
         proc.wait()
@@ -124,6 +125,7 @@ def test_workers_share_the_catalog_the_version_and_the_metrics(served, tmp_path)
                    == {200 + 8})
         answers = by_process(port, "/items/900007/similar?k=3")
         assert len(answers) == 2 and {a.status_code for a in answers.values()} == {200}
+        assert not any("server" in a.headers for a in answers.values())  # the workers' too
 
         assert httpx.post(f"{base}/events", json={"user_id": "1", "item_id": "900003"}
                           ).status_code == 201
