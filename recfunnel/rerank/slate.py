@@ -118,6 +118,8 @@ class Slate:
 
     def keep(self, mask: np.ndarray) -> Slate:
         """The items at ``mask`` (booleans, or positions in the order wanted)."""
+        if mask.dtype == bool and mask.all():  # nothing removed: a slate is never modified
+            return self
         return Slate(self.items[mask], self.scores[mask], self.origin[mask], self.details,
                      self.notes)
 
