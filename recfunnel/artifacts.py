@@ -24,6 +24,7 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 import recfunnel
+from recfunnel.data.arrays import Int16Rows
 from recfunnel.data.dataset import Dataset
 from recfunnel.errors import ConflictError, RecfunnelError, StaleError
 from recfunnel.index.ann import IndexConfig, ItemIndex
@@ -46,6 +47,7 @@ ITEMS_FILE = "items.parquet"
 STORE_FILE = "store.sqlite"
 RANKING_FILE = "ranking.safetensors"
 COOCCURRENCE_FILE = "cooccurrence.npy"
+COOCCURRENCE_INT16_FILE = "cooccurrence_int16.npy"
 LOCK_FILE = ".lock"
 
 
@@ -80,11 +82,14 @@ class System:
                                            earlier.cooccurrence if earlier is not None
                                            else self._saved_cooccurrence())
                            if self.ranker is not None else None)
-            # the co-occurrence source shares the ranking features' item-item weights
+            # the co-occurrence source shares the ranking features' item-item weights, as fit
+            # saved them in 16 bits (one copy for all the processes that map the file)
+            weights = self._saved_cooccurrence_rows() if earlier is None else None
+            if weights is None and self._table is not None:
+                weights = self._table.cooccurrence
             self._generator = (CandidateGenerator.over(
                 self.index, vectors, self.history, self.dataset.genre_matrix(),
-                cooccurrence=None if self._table is None else self._table.cooccurrence)
-                if self.index is not None else None)
+                cooccurrence=weights) if self.index is not None else None)
         stage = self.manifest["stages"].get("ranking", {})
         funnel = Funnel(self.retrieval, Reranker(rerank or self.rerank_config, self._facts),
                         self.ranker, self._table, self._generator,
@@ -96,6 +101,16 @@ class System:
         processes share the pages); None for artifacts written before they were saved."""
         name = self.manifest["stages"]["ranking"].get("cooccurrence")
         return None if name is None else np.load(self.path / name, mmap_mode="r")
+
+    def _saved_cooccurrence_rows(self) -> Int16Rows | None:
+        """The same weights in 16 bits, memory-mapped; None for artifacts written before they
+        were saved, and once items have been added (the generator then quantises the float
+        weights, padded, itself)."""
+        saved = self.manifest["stages"].get("ranking", {}).get("cooccurrence_int16")
+        if saved is None:
+            return None
+        rows = Int16Rows.load(self.path / saved["file"], saved["scale"])
+        return rows if len(rows.values) == self.dataset.n_items else None
 
     @property
     def index(self) -> ItemIndex | None:
@@ -145,6 +160,9 @@ def save_system(out: Path, dataset: Dataset, history: pd.DataFrame, heldout: pd.
             if weights is not None:
                 np.save(tmp / COOCCURRENCE_FILE, weights)
                 stages["ranking"]["cooccurrence"] = COOCCURRENCE_FILE
+                scale = Int16Rows.of(weights).save(tmp / COOCCURRENCE_INT16_FILE)
+                stages["ranking"]["cooccurrence_int16"] = {"file": COOCCURRENCE_INT16_FILE,
+                                                           "scale": scale}
         stages["rerank"] = (rerank or RerankConfig()).to_dict()
         index_info = _write_index_and_store(tmp, dataset, history, retrieval)
         manifest = {

@@ -74,3 +74,22 @@ def test_cooccurrence_weights_are_solved_by_fit_not_by_every_load(served, monkey
     weights = load_system(served).funnel().table.cooccurrence
     assert weights.shape == (len(expected) + 1,) * 2 and not weights[-1].any()
     np.testing.assert_allclose(weights[:-1, :-1], expected, atol=1e-6)
+
+
+def test_the_candidate_sources_map_the_16_bit_weights_fit_saved(served):
+    """Server processes share one copy of the co-occurrence source's weights (the file's pages)
+    instead of each quantising its own; the answers are those of weights quantised on load,
+    before and after items are added."""
+    import numpy as np
+
+    from recfunnel.data.arrays import Int16Rows
+
+    system = load_system(served)
+    rows = system.funnel().generator._cooccurrence_rows
+    assert isinstance(rows.values, np.memmap) and not rows.values.flags.writeable
+    own = Int16Rows.of(system.funnel().table.cooccurrence)
+    assert rows.scale == own.scale and np.array_equal(rows.values, own.values)
+    add_items(system, new_item(900004))
+    grown = load_system(served).funnel().generator._cooccurrence_rows
+    assert grown.values.shape == (len(rows.values) + 1,) * 2 and not grown.values[-1].any()
+    assert np.array_equal(grown.values[:-1, :-1], rows.values)

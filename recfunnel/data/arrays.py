@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,6 +71,17 @@ class Int16Rows:
         for lo in range(0, len(matrix), block):
             values[lo:lo + block] = np.round(matrix[lo:lo + block] / scale)
         return cls(values, scale)
+
+    def save(self, path: Path) -> float:
+        """The values as an ``.npy`` file; returns the scale, which :meth:`load` needs."""
+        np.save(path, self.values)
+        return self.scale
+
+    @classmethod
+    def load(cls, path: Path, scale: float) -> Int16Rows:
+        """Memory-mapped, read only: processes that load the same file share its pages, in
+        memory and in the CPU's shared cache."""
+        return cls(np.load(path, mmap_mode="r"), float(scale))
 
     def sum_rows(self, rows: np.ndarray) -> np.ndarray:
         """The rows at ``rows`` added up, float32, compiled and without gathering them first."""

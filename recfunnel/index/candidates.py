@@ -74,17 +74,19 @@ class CandidateGenerator:
     a request touches it. The one catalog-sized array a request computes is the history's
     co-occurrence row, and only where there are dense item-item ``cooccurrence`` weights, which
     it sums as 16-bit integers (``Int16Rows``) so that a request reads half the memory: on
-    ML-100K no user's row moves by more than 2.4e-4 of its range (BENCHMARKS.md). The float
-    weights stay in the ranking stage's ``ItemTable`` as a read-only memory map of the
-    artifact's file, whose pages the server processes share (a private copy only once items
-    have been added, padded with zeros).
+    ML-100K no user's row moves by more than 2.4e-4 of its range (BENCHMARKS.md). Given float
+    weights, the generator quantises them into a copy of its own; an artifact's saved 16-bit
+    weights come memory-mapped instead, one copy that all server processes read (a private copy
+    only once items have been added, padded with zeros). The float weights stay in the ranking
+    stage's ``ItemTable``, also a read-only memory map of the artifact's file.
     """
 
     def __init__(self, index: ItemIndex, item_vectors: np.ndarray, popularity: np.ndarray,
                  genres: sp.csr_matrix, quotas: Quotas | None = None, last_items: int = 3,
-                 cooccurrence: np.ndarray | None = None):
-        self.index, self.item_vectors, self.cooccurrence = index, item_vectors, cooccurrence
-        self._cooccurrence_rows = None if cooccurrence is None else Int16Rows.of(cooccurrence)
+                 cooccurrence: np.ndarray | Int16Rows | None = None):
+        self.index, self.item_vectors = index, item_vectors
+        self._cooccurrence_rows = (cooccurrence if isinstance(cooccurrence, Int16Rows) or
+                                   cooccurrence is None else Int16Rows.of(cooccurrence))
         self.quotas = quotas or Quotas()
         self._counts = functools.cache(self.quotas.counts)  # per request otherwise
         self.last_items = last_items
@@ -97,7 +99,7 @@ class CandidateGenerator:
     @classmethod
     def over(cls, index: ItemIndex, item_vectors: np.ndarray, history: History,
              genres: sp.spmatrix, quotas: Quotas | None = None,
-             cooccurrence: np.ndarray | None = None) -> CandidateGenerator:
+             cooccurrence: np.ndarray | Int16Rows | None = None) -> CandidateGenerator:
         """A generator whose popular sources count the interactions of ``history``."""
         counts = np.bincount(history.interactions["item"], minlength=len(item_vectors))
         return cls(index, item_vectors, counts.astype(np.float64), genres, quotas,

@@ -52,6 +52,16 @@ def test_int16_rows_add_up_the_rows_named_within_half_a_step_each(rows):
                                atol=quantised.scale / 2 * max(len(rows), 1) + 1e-7)
 
 
+def test_int16_rows_saved_and_loaded_are_a_read_only_map_of_the_same_values(tmp_path):
+    quantised = Int16Rows.of(np.cos(np.arange(12, dtype=np.float32)).reshape(3, 4))
+    scale = quantised.save(tmp_path / "rows.npy")
+    loaded = Int16Rows.load(tmp_path / "rows.npy", scale)
+    assert isinstance(loaded.values, np.memmap) and not loaded.values.flags.writeable
+    assert loaded.scale == quantised.scale and np.array_equal(loaded.values, quantised.values)
+    rows = np.array([2, 0])
+    assert loaded.sum_rows(rows).tolist() == quantised.sum_rows(rows).tolist()
+
+
 def test_int16_rows_of_zeros():
     quantised = Int16Rows.of(np.zeros((2, 3)))
     assert quantised.sum_rows(np.array([0, 1])).tolist() == [0.0, 0.0, 0.0]
