@@ -40,8 +40,8 @@ ENV_ARTIFACTS, ENV_STORE, ENV_REDIS_URL, ENV_SHARED = (
     "RECFUNNEL_SERVE_SHARED")
 # uvicorn's per-request work that this service has no use for, left out: an access log line
 # (formatted, then dropped at level "warning"), X-Forwarded-* handling (no handler reads the
-# client address) and a "server: uvicorn" header; together about 30 us of the ~300 us a request
-# spends outside the funnel (bench/serve_load.py, BENCHMARKS.md)
+# client address) and a "server: uvicorn" header: 7-105 us (median 25) of the ~300 us of CPU a
+# request spends outside the funnel (bench/endpoint_overhead.py --http, BENCHMARKS.md)
 SERVER_OPTIONS = {"log_level": "warning", "access_log": False, "proxy_headers": False,
                   "server_header": False}
 log = logging.getLogger(__name__)
