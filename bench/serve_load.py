@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
 try:  # the client's own event loop takes less of the CPU it shares with the server
     from uvloop import run
@@ -292,6 +293,22 @@ def summary(rate: float, latencies: np.ndarray, statuses: np.ndarray, elapsed: f
             "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
 
 
+def funnel_seconds(port: int) -> tuple[float, float]:
+    """The funnel's time so far inside the server, all stages and processes together, and the
+    number of requests it was counted over (from ``/metrics``)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    total = counted = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != "recfunnel_stage_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count") and sample.labels.get("stage") == "store":
+                counted += sample.value
+    return total, counted
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far (Linux: NaN elsewhere)."""
     try:
@@ -326,12 +343,15 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
                 else "connections opened on demand")
         print(f"\nHTTP, open loop, k=10, {len(workers)} server process(es), {pool}, {seconds:g} "
               f"s per rate counted after {warmup:g} s at that rate; CPU per request over both, "
-              "and the connections after the rate, by server process; CPU for this client:")
+              "the funnel's mean time a request as the server timed it (the sum of its stages, "
+              "wall clock: a process waiting for a core counts), the connections after the "
+              "rate, by server process; CPU for this client:")
         print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms | server CPU ms "
-              "| connections | client CPU ms |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| funnel in the server ms | connections | client CPU ms |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for rate in rates:
             before, mine = [cpu_seconds(w) for w in workers], time.process_time()
+            funnel_before = funnel_seconds(port)
             if compiled:
                 r, behind, client = compiled.open_loop(rate, seconds, warmup)
             else:
@@ -343,9 +363,10 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
                                 for w, b in zip(workers, before))
             client /= sent
             split = " + ".join(str(behind.count(w)) for w in workers)
+            spent, counted = np.subtract(funnel_seconds(port), funnel_before)
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
-                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | {split} | {client:.2f} |",
-                  flush=True)
+                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | {spent / counted * 1e3:.2f} | "
+                  f"{split} | {client:.2f} |", flush=True)
             if timeline:  # slow requests, by when they were due: in bursts, or spread out?
                 late = np.flatnonzero(r["latencies"] > 0.005)
                 windows = np.bincount(late * 10 // int(rate), minlength=int(seconds * 10))
