@@ -79,8 +79,7 @@ class Int16Rows:
 
     @classmethod
     def load(cls, path: Path, scale: float) -> Int16Rows:
-        """Memory-mapped, read only: processes that load the same file share its pages, in
-        memory and in the CPU's shared cache."""
+        """Memory-mapped, read only: processes that load the same file share its pages."""
         return cls(np.load(path, mmap_mode="r"), float(scale))
 
     def sum_rows(self, rows: np.ndarray) -> np.ndarray:
