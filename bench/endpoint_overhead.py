@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from fastapi import FastAPI
 
 from recfunnel.serving.app import create_app
@@ -47,28 +48,28 @@ def main() -> None:
     parser.add_argument("--client-cpus", default="", help="with --http: as taskset -c")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server
     args = parser.parse_args()
-    app, users = replaying(args.artifacts)
+    users = np.random.default_rng(0).choice(
+        pd.read_parquet(args.artifacts / "users.parquet")["user_id"].astype(str), 50,
+        replace=False).tolist()
     if args.serve:
         import uvicorn
 
         from recfunnel.serving.workers import SERVER_OPTIONS
         options = {"log_level": "warning"} if args.uvicorn_defaults else SERVER_OPTIONS
-        uvicorn.run(app, host="127.0.0.1", port=args.port, **options)
+        uvicorn.run(replaying(args.artifacts, users), host="127.0.0.1", port=args.port, **options)
     elif args.http:
         over_http(args, users)
     else:
-        asyncio.run(_time(app, users, args.requests))
+        asyncio.run(_time(replaying(args.artifacts, users), users, args.requests))
 
 
-def replaying(artifacts: Path) -> tuple[FastAPI, list[str]]:
-    """The service's app, its funnel replaced by the answers it gave 50 users."""
+def replaying(artifacts: Path, users: list[str]) -> FastAPI:
+    """The service's app, its funnel replaced by the answers it gave ``users``."""
     app = create_app(artifacts)
     service = app.state.service
-    users = np.random.default_rng(0).choice(
-        service.system.dataset.users["user_id"].astype(str), 50, replace=False).tolist()
     answers = {user: service.recommend_many([(user, 10, {})])[0] for user in users}
     service.recommend_many = lambda jobs: [answers[user] for user, _, _ in jobs]
-    return app, users
+    return app
 
 
 def over_http(args: argparse.Namespace, users: list[str]) -> None:

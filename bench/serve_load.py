@@ -30,6 +30,7 @@ import sysconfig
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -46,7 +47,7 @@ from recfunnel.serving.service import Service, StoreConfig
 
 
 def in_process(artifacts: Path, requests: int, seed: int, batches: list[int],
-               idle_gaps: list[float]) -> None:
+               idle_gaps: list[float], sweep_mb: float = 0.0) -> None:
     service = Service.load(artifacts, StoreConfig())
     users = np.random.default_rng(seed).choice(service.system.dataset.users["user_id"].astype(str),
                                                requests + 100)
@@ -65,20 +66,27 @@ def in_process(artifacts: Path, requests: int, seed: int, batches: list[int],
         print(f"  batches of {size}: {(time.perf_counter() - start) / len(jobs) * 1e3:.3f} ms "
               "a request")
     for gap in idle_gaps:  # requests one by one, as a server that is not saturated gets them
-        times, _ = timed(service, users[100:], gap)
+        times, _ = timed(service, users[100:], lambda: time.sleep(gap / 1e3))
         print(f"  {gap:g} ms idle before each request: p50 {np.percentile(times, 50) * 1e3:.3f} "
               f"ms  p99 {np.percentile(times, 99) * 1e3:.3f} ms")
+    if sweep_mb:  # every request finding the CPU's caches holding other data
+        junk = np.ones(int(sweep_mb * 2**20) // 8)
+        times, by_stage = timed(service, users[100:], junk.sum)
+        print(f"  {sweep_mb:g} MB swept through the caches before each request: p50 "
+              f"{np.percentile(times, 50) * 1e3:.3f} ms ("
+              + ", ".join(f"{name} {np.percentile(values, 50) * 1e3:.3f}"
+                          for name, values in by_stage.items()) + ")")
     service.close()
 
 
-def timed(service: Service, users: np.ndarray, idle_ms: float | None = None
+def timed(service: Service, users: np.ndarray, before: Callable[[], object] | None = None
           ) -> tuple[list[float], dict[str, list[float]]]:
-    """Seconds per request for ``users`` one by one, in total and by stage; with ``idle_ms``,
-    each request after that long asleep."""
+    """Seconds per request for ``users`` one by one, in total and by stage; ``before`` runs
+    untimed before each request."""
     total, stages = [], {}
     for user in users:
-        if idle_ms is not None:
-            time.sleep(idle_ms / 1e3)
+        if before is not None:
+            before()
         start = time.perf_counter()
         answer = service.recommend(user, 10, {})
         total.append(time.perf_counter() - start)
@@ -343,8 +351,9 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
                 else "connections opened on demand")
         print(f"\nHTTP, open loop, k=10, {len(workers)} server process(es), {pool}, {seconds:g} "
               f"s per rate counted after {warmup:g} s at that rate; CPU per request over both, "
-              "the funnel's mean time a request as the server timed it (the sum of its stages, "
-              "wall clock: a process waiting for a core counts), the connections after the "
+              "the mean time of the funnel call that answered a request, as the server timed "
+              "it (a batch's when requests were answered together; wall clock: a process "
+              "waiting for a core counts), the connections after the "
               "rate, by server process; CPU for this client:")
         print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms | server CPU ms "
               "| funnel in the server ms | connections | client CPU ms |")
@@ -431,6 +440,9 @@ def main() -> None:
     parser.add_argument("--idle-gaps", default="",
                         help="in process, also the latency of requests each after this many "
                              "milliseconds idle, comma-separated")
+    parser.add_argument("--sweep-mb", type=float, default=0.0,
+                        help="in process, also the latency of requests each after this many MB "
+                             "were read through the CPU's caches (none: 0)")
     parser.add_argument("--connections", type=int, default=None,
                         help="a fixed pool of this many connections, opened at once before the "
                              "load (default: a pool that grows while every connection is busy)")
@@ -455,7 +467,7 @@ def main() -> None:
         shutil.copytree(args.artifacts, served)
         in_process(served, args.in_process_requests, args.seed,
                    [int(b) for b in args.batches.split(",") if b],
-                   [float(g) for g in args.idle_gaps.split(",") if g])
+                   [float(g) for g in args.idle_gaps.split(",") if g], args.sweep_mb)
         if args.no_http:
             return
         server_cpus, client_cpus = (_cpus(c) for c in (args.server_cpus, args.client_cpus))

@@ -84,7 +84,7 @@ class System:
                            if self.ranker is not None else None)
             # the co-occurrence source shares the ranking features' item-item weights, as fit
             # saved them in 16 bits (one copy for all the processes that map the file)
-            weights = self._saved_cooccurrence_rows() if earlier is None else None
+            weights = self._saved_cooccurrence_rows()
             if weights is None and self._table is not None:
                 weights = self._table.cooccurrence
             self._generator = (CandidateGenerator.over(
