@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.history import History
-from recfunnel.exported import ExportedModel
 from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.features import (
     FeatureSpec, category_codes, history_window, item_features, user_categories,
 )
+from recfunnel.retrieval.request_tower import RequestTower
 from recfunnel.retrieval.losses import (
     StreamingFrequency, binary_loss, mine_hard_negatives, sampled_softmax_loss,
 )
@@ -274,21 +274,15 @@ class TwoTower(Recommender):
         """One live request: the user's vector from the :meth:`window` of their recent items and
         their raw features, as a store returns them, through the same feature functions as
         training. ``user`` is the training index (-1 for a user the model never saw)."""
-        return self._request_tower()(**self._request_inputs(window, features, user))[0]
+        categories = np.array(category_codes(features or {}, self.spec_), dtype=np.int64)
+        known = user if 0 <= user < self.model_.config.n_users else -1
+        return self._request_tower()(window[0], categories, known)
 
-    def _request_inputs(self, window: np.ndarray, features: dict[str, Any] | None,
-                        user: int) -> dict[str, np.ndarray]:
-        return {"history": window,
-                "categories": np.array([category_codes(features or {}, self.spec_)]),
-                "users": np.array([user if 0 <= user < self.model_.config.n_users else -1])}
-
-    def _request_tower(self) -> ExportedModel:
-        """The model's user side for single requests, exported to onnxruntime (see
-        ``recfunnel.exported``); saved with the model, exported on first use otherwise."""
+    def _request_tower(self) -> RequestTower:
+        """The model's user side for single requests, compiled (see
+        ``recfunnel.retrieval.request_tower``); taken from the weights on first use."""
         if self.request_tower_ is None:
-            example = {k: torch.from_numpy(v) for k, v in
-                       self._request_inputs(self.window(_ZERO[:0]), None, -1).items()}
-            self.request_tower_ = ExportedModel.export(self.model_, example)
+            self.request_tower_ = RequestTower.of(self.model_)
         return self.request_tower_
 
     def add_items(self, items: pd.DataFrame) -> np.ndarray:
@@ -304,7 +298,7 @@ class TwoTower(Recommender):
 
     def _precompute_items(self, chunk: int = 65536) -> None:
         self.model_.eval()
-        self.request_tower_ = None  # exported from the weights as they are now, when needed
+        self.request_tower_ = None  # taken from the weights as they are now, when needed
         n = len(self.model_.items.known)
         with torch.no_grad():
             self.item_vectors_ = torch.cat([
@@ -327,7 +321,6 @@ class TwoTower(Recommender):
         arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
         arrays["categories"] = self.categories_.numpy()
         arrays["item_vectors"] = self.item_vectors_
-        arrays["request_tower_onnx"] = self._request_tower().to_array()
         return arrays
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -338,8 +331,7 @@ class TwoTower(Recommender):
         self.model_.load_state_dict({k[len("model."):]: torch.from_numpy(v.copy())
                                      for k, v in arrays.items() if k.startswith("model.")})
         self.model_.eval()
-        self.request_tower_ = (ExportedModel.from_array(arrays["request_tower_onnx"])
-                               if "request_tower_onnx" in arrays else None)
+        self.request_tower_ = None
         self.item_features_ = {k[len("item_features."):]: torch.from_numpy(v.copy())
                                for k, v in arrays.items() if k.startswith("item_features.")}
         self.categories_ = torch.from_numpy(arrays["categories"].copy())
