@@ -10,8 +10,9 @@ one thread, best of five repeats:
   which returns the excluded items too;
 - the seen items' rows of the co-occurrence weights, summed as 16-bit integers
   (``Int16Rows.sum_rows``) against a sparse indicator row times the float weights (SciPy);
-- the ranking network for one request (100 candidates, a 20-item history) in onnxruntime, float
-  and with 8-bit weights (random weights: the time does not depend on them).
+- the ranking network for one request (100 candidates, a 20-item history) and the user tower for
+  one request, compiled (``ScoringNet``, ``RequestTower``) against the PyTorch modules they are
+  taken from (random weights: the time does not depend on them).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import scipy.sparse as sp
 import torch
 
 from recfunnel.data.arrays import Int16Rows
-from recfunnel.exported import ExportedModel
 from recfunnel.index.ann import ItemIndex
-from recfunnel.ranking.ranker import SCORING_AXES, Ranker
 from recfunnel.ranking.model import RankerNet
+from recfunnel.ranking.scoring_net import ScoringNet
+from recfunnel.retrieval.request_tower import RequestTower
 from recfunnel.retrieval.topk import top_k
+from recfunnel.retrieval.two_tower import TowerConfig, TwoTowerModel
 from recfunnel.serving.retrieval import single_thread
 
 
@@ -84,17 +86,28 @@ def main() -> None:
             best(lambda: numpy_top_k(batch.copy(), k), 3), 1e3, "ms")
 
     torch.manual_seed(0)
-    ranker = Ranker()
-    ranker.net_ = RankerNet(d, ranker.hidden).eval()
+    torch.set_num_threads(1)
+    ranker = RankerNet(d, 128).eval()
     request = {"user": np.ones((1, d), np.float32),
                "items": rng.standard_normal((1, 100, d)).astype(np.float32),
                "history": rng.standard_normal((1, 20, d)).astype(np.float32),
                "history_mask": np.ones((1, 20), bool),
                "dense": rng.standard_normal((1, 100, 7)).astype(np.float32)}
-    graphs = [ExportedModel.export(ranker.net_, ranker._example(), SCORING_AXES, int8=int8)
-              for int8 in (True, False)]
-    print("\n| ranking network, 100 candidates | 8-bit weights | float |\n| --- | --- | --- |")
-    row("onnxruntime, one thread", *(best(lambda g=g: g(**request), 2000) for g in graphs))
+    tensors = {name: torch.from_numpy(value) for name, value in request.items()}
+    # ML-100K's shapes: four demographic fields, a 256-unit MLP, a 20-item history
+    tower = TwoTowerModel(TowerConfig(n_items=n, n_users=943, n_genres=19,
+                                      user_field_sizes=[7, 2, 21, 10], hidden=256)).eval()
+    window, categories = rng.integers(0, n, 20), np.array([3, 1, 5, 2])
+    inputs = (torch.from_numpy(window[None]), torch.from_numpy(categories[None]),
+              torch.tensor([-1]))
+    print("\n| network, one request | compiled | PyTorch |\n| --- | --- | --- |")
+    with torch.inference_mode():
+        row("ranking network, 100 candidates, a 20-item history",
+            best(lambda s=ScoringNet.of(ranker): s(**request), 2000),
+            best(lambda: ranker(**tensors), 2000))
+        row("user tower, attention over 20 items, 256-unit MLP",
+            best(lambda t=RequestTower.of(tower): t(window, categories, -1), 5000),
+            best(lambda: tower(*inputs), 5000))
 
 
 if __name__ == "__main__":

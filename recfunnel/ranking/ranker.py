@@ -14,18 +14,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from recfunnel.data.history import History
-from recfunnel.exported import ExportedModel
 from recfunnel.index.candidates import CandidateGenerator
-from recfunnel.ranking.features import DENSE, ItemTable, candidate_features
+from recfunnel.ranking.features import ItemTable, candidate_features
 from recfunnel.ranking.model import RankerNet, ranking_score
+from recfunnel.ranking.scoring_net import ScoringNet
 from recfunnel.retrieval.topk import PAD
 from recfunnel.retrieval.two_tower_recommender import TwoTower
-
-ONNX_KEY = "scoring_onnx"
-SCORING_AXES = {"user": {0: "queries"}, "items": {0: "queries", 1: "candidates"},
-                "history": {0: "queries", 1: "length"},
-                "history_mask": {0: "queries", 1: "length"},
-                "dense": {0: "queries", 1: "candidates"}}
 
 
 @dataclass
@@ -204,45 +198,27 @@ class Ranker:
             with torch.inference_mode():
                 logits = self.net_(**{k: torch.from_numpy(v) for k, v in features.items()})
             logits = logits.numpy()
-        else:  # one query a call: the 8-bit graph scales each call's activations by their range
-            net = self._scoring_net()
-            logits = np.concatenate([net(**{k: v[q:q + 1] for k, v in features.items()})
-                                     for q in range(len(features["user"]))])
+        else:
+            logits = self._scoring_net()(**features)
         scores = ranking_score(logits, self.liked_weight)
         scores[~(queries.real if rows is None else queries.real[rows])] = -np.inf
         return scores
 
-    def _scoring_net(self) -> ExportedModel:
-        """The trained network exported to onnxruntime (see ``recfunnel.exported``) for any
-        number of queries and candidates; saved with the weights, exported on first use
-        otherwise. Its matrix products take 8-bit weights and activations (quantised call by
-        call, so a query is scored alone: with others, its scores would depend on theirs): a
-        live request's 100 candidates score in two thirds of the float graph's time, and the
-        funnel's NDCG@10 on ML-100K moves by 0.004 at most, either way (BENCHMARKS.md)."""
+    def _scoring_net(self) -> ScoringNet:
+        """The trained network for scoring, compiled (see ``recfunnel.ranking.scoring_net``);
+        taken from the weights on first use."""
         if self.scoring_net_ is None:
-            self.scoring_net_ = ExportedModel.export(self.net_, self._example(), SCORING_AXES,
-                                                     int8=True)
+            self.scoring_net_ = ScoringNet.of(self.net_)
         return self.scoring_net_
 
     def state(self) -> dict[str, np.ndarray]:
-        arrays = {k: v.numpy() for k, v in self.net_.state_dict().items()}
-        arrays[ONNX_KEY] = self._scoring_net().to_array()
-        return arrays
+        return {k: v.numpy() for k, v in self.net_.state_dict().items()}
 
     def load_state(self, arrays: dict[str, np.ndarray], dim: int) -> Ranker:
         self.net_ = RankerNet(dim, self.hidden)
-        self.net_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()
-                                   if k != ONNX_KEY})
+        # older artifacts also hold the network as an onnxruntime graph, no longer used
+        self.net_.load_state_dict({k: torch.from_numpy(np.array(arrays[k]))
+                                   for k in self.net_.state_dict()})
         self.net_.eval()
-        self.training_ = False
-        self.scoring_net_ = ExportedModel.from_array(arrays[ONNX_KEY]) if ONNX_KEY in arrays \
-            else None
+        self.training_, self.scoring_net_ = False, None
         return self
-
-    def _example(self) -> dict[str, torch.Tensor]:
-        """Inputs of the network's shapes, to export it from."""
-        dim, length = self.net_.dim, 2
-        return {"user": torch.zeros(1, dim), "items": torch.zeros(1, 2, dim),
-                "history": torch.zeros(1, length, dim),
-                "history_mask": torch.ones(1, length, dtype=torch.bool),
-                "dense": torch.zeros(1, 2, len(DENSE))}

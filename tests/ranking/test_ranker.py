@@ -155,14 +155,16 @@ def test_added_items_extend_the_cooccurrence_weights_with_zeros(fitted):
 def test_served_scores_equal_the_network_and_survive_saving(fitted):
     dataset, split, model, table, queries = fitted
     ranker = Ranker(epochs=1, hidden=32).fit(table, queries)
-    served = ranker.score(table, queries)  # through onnxruntime
+    served = ranker.score(table, queries)  # the compiled network (recfunnel.ranking.scoring_net)
     ranker.training_ = True  # what training scores with: the PyTorch network itself
     eager = ranker.score(table, queries)
     ranker.training_ = False
-    np.testing.assert_allclose(served, eager, atol=0.02)  # 8-bit weights: close, not equal
-    top_served, top_eager = (np.argsort(-s, axis=1)[:, :10] for s in (served, eager))
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_served, top_eager)])
-    assert overlap > 0.9
-    loaded = Ranker(epochs=1, hidden=32).load_state(ranker.state(), model.model_.config.dim)
-    assert loaded.scoring_net_ is not None  # the saved graph, not a new export
-    np.testing.assert_allclose(loaded.score(table, queries), served)
+    assert np.array_equal(np.isinf(served), ~queries.real)
+    np.testing.assert_allclose(served, eager, rtol=1e-4, atol=1e-4)
+    state = ranker.state()
+    loaded = Ranker(epochs=1, hidden=32).load_state(state, model.model_.config.dim)
+    np.testing.assert_array_equal(loaded.score(table, queries), served)
+    # an artifact written before serving was compiled also holds an onnxruntime graph
+    older = Ranker(epochs=1, hidden=32).load_state(
+        state | {"scoring_onnx": np.zeros(8, np.uint8)}, model.model_.config.dim)
+    np.testing.assert_array_equal(older.score(table, queries), served)

@@ -46,7 +46,7 @@ def test_final_items_keep_their_source_and_retrieval_score(funnel):
 def test_offline_funnel_lists_what_a_live_request_gets(small_funnel_dir, tmp_path):
     """evaluate and export score the served path: the same candidates (every source), ranking
     and final list as a live request for the same user, read from the feature store. Only float
-    rounding between the exported and the batch user tower may swap near ties."""
+    rounding between the compiled and the batch user tower may swap near ties."""
     from recfunnel.serving.service import Service, StoreConfig
 
     service = Service.load(Path(shutil.copytree(small_funnel_dir, tmp_path / "tt")), StoreConfig())
