@@ -6,9 +6,10 @@ In process (the ASGI app called directly: no sockets, no HTTP parsing), best of 
     python bench/endpoint_overhead.py --artifacts artifacts/tt
 
 Over HTTP (``--http``): the same app served by uvicorn as ``recfunnel serve`` serves it, one
-process, under an open loop from ``bench/loadgen.c``; the server's CPU time per request, which
-also holds uvicorn, the event loop and the kernel's loopback TCP. ``--uvicorn-defaults`` serves
-with uvicorn's own defaults instead of ``recfunnel serve``'s options, to see what those save:
+process, under an open loop from ``bench/loadgen.c``; the server's CPU time per request (which
+also holds uvicorn, the event loop and the kernel's loopback TCP), and the client's.
+``--uvicorn-defaults`` serves with uvicorn's own defaults instead of ``recfunnel serve``'s
+options, to see what those save:
 
     python bench/endpoint_overhead.py --artifacts artifacts/tt --http \
         --server-cpus 0 --client-cpus 1
@@ -90,12 +91,13 @@ def over_http(args: argparse.Namespace, users: list[str]) -> None:
             client = CompiledClient(args.port, 16, np.array(users), Path(tmp))
             client.open_loop(args.rate, 1.0, 1.0)  # warm-up
             before = cpu_seconds(pid)
-            result, _, _ = client.open_loop(args.rate, args.seconds, 0.0)
+            result, _, client_cpu = client.open_loop(args.rate, args.seconds, 0.0)
             used = cpu_seconds(pid) - before
         print(f"recommendations endpoint without the funnel, over HTTP "
               f"({'uvicorn defaults' if args.uvicorn_defaults else 'recfunnel serve options'}), "
               f"{args.rate:g} req/s for {args.seconds:g} s: {used / result['sent'] * 1e6:.0f} us "
-              f"of server CPU a request; {result['ok']} of {result['sent']} answered 200, "
+              f"of server CPU a request ({client_cpu / result['sent'] * 1e6:.0f} of the client's); "
+              f"{result['ok']} of {result['sent']} answered 200, "
               f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms")
     finally:
         server.terminate()
