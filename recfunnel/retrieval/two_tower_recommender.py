@@ -22,10 +22,10 @@ from recfunnel.retrieval.base import Recommender
 from recfunnel.retrieval.features import (
     FeatureSpec, category_codes, history_window, item_features, user_categories,
 )
-from recfunnel.retrieval.request_tower import RequestTower
 from recfunnel.retrieval.losses import (
     StreamingFrequency, binary_loss, mine_hard_negatives, sampled_softmax_loss,
 )
+from recfunnel.retrieval.request_tower import RequestTower
 from recfunnel.retrieval.topk import rank_users
 from recfunnel.retrieval.two_tower import TowerConfig, TwoTowerModel
 

@@ -61,6 +61,20 @@ def test_same_seed_same_model(synth):
     assert np.allclose(a.item_vectors_, b.item_vectors_)
 
 
+def test_live_user_vectors_survive_saving_also_from_an_older_state(synth):
+    """Loaded, the model serves the same vector; a state written when the tower was served from
+    onnxruntime also holds its graph, which loading ignores."""
+    dataset, split = synth
+    model = TwoTower(**FAST).fit(dataset.history(split.train), dataset)
+    window = model.window(split.train["item"].to_numpy()[:5])
+    features = dataset.users.iloc[0].to_dict()
+    expected = model.user_vector(window, features, 0)
+    for extra in ({}, {"request_tower_onnx": np.zeros(8, np.uint8)}):
+        loaded = TwoTower(**FAST)
+        loaded.load_state(model.state() | extra)
+        np.testing.assert_array_equal(loaded.user_vector(window, features, 0), expected)
+
+
 def test_cold_item_is_embedded_from_content(synth):
     dataset, split = synth
     cold = int(split.train["item"].value_counts().index[-1])
