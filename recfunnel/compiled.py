@@ -3,7 +3,7 @@
 Their machine code is cached on disk (beside the package, or in the user's cache directory), so
 a process compiles them once. Where no such directory is writable (a read-only install without a
 home, as in some containers) Numba refuses to cache, and would fail the import: they are then
-compiled at each start instead (about 16 s on the reference machine, all kernels together).
+compiled at each start instead (16-23 s on the reference machine, all kernels together).
 """
 
 from __future__ import annotations
