@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 from numba import njit
 
 Function = TypeVar("Function", bound=Callable[..., Any])
@@ -27,3 +28,8 @@ def compiled(**options: Any) -> Callable[[Function], Function]:
                 raise
             return njit(nogil=True, **options)(function)
     return compile
+
+
+def float32(tensor: Any) -> np.ndarray:
+    """A PyTorch tensor's values as the contiguous float32 array a compiled kernel takes."""
+    return np.ascontiguousarray(tensor.detach().numpy(), dtype=np.float32)

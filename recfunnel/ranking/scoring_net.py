@@ -11,7 +11,7 @@ its first layer taken apart so that a query does less arithmetic: the layer's in
 - the attention logits ``(item @ A.T) @ history.T`` are ``item @ (A.T @ history.T)``.
 
 A query of 100 candidates and 20 history items then takes 3.4 million multiply-adds against 5.1,
-in one call. onnxruntime ran the network as a graph of 26 kernels with 8-bit matrix products; in a
+in one call. onnxruntime ran the network kernel by kernel, with 8-bit matrix products; in a
 server whose caches go cold between requests, this call costs less, and it scores with the
 network's own float weights (BENCHMARKS.md). ``tests/ranking/test_scoring_net.py`` holds it to
 the PyTorch module's output.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.compiled import compiled
+from recfunnel.compiled import compiled, float32
 from recfunnel.ranking.model import RankerNet
 
 
@@ -48,17 +48,14 @@ class ScoringNet:
 
     @classmethod
     def of(cls, net: RankerNet) -> ScoringNet:
-        def array(tensor: object) -> np.ndarray:
-            return np.ascontiguousarray(tensor.detach().numpy(), dtype=np.float32)
-
         d = net.dim
-        first = array(net.mlp[0].weight).T  # [4d + len(DENSE) + 1, hidden]
+        first = float32(net.mlp[0].weight).T  # [4d + len(DENSE) + 1, hidden]
         part = [np.ascontiguousarray(first[i * d:(i + 1) * d]) for i in range(4)]
-        return cls(array(net.attention.weight).T.copy(), array(net.dense_mean),
-                   array(net.dense_std), *part, np.ascontiguousarray(first[4 * d:]),
-                   array(net.mlp[0].bias), array(net.mlp[3].weight).T.copy(),
-                   array(net.mlp[3].bias), array(net.mlp[5].weight).T.copy(),
-                   array(net.mlp[5].bias))
+        return cls(float32(net.attention.weight).T.copy(), float32(net.dense_mean),
+                   float32(net.dense_std), *part, np.ascontiguousarray(first[4 * d:]),
+                   float32(net.mlp[0].bias), float32(net.mlp[3].weight).T.copy(),
+                   float32(net.mlp[3].bias), float32(net.mlp[5].weight).T.copy(),
+                   float32(net.mlp[5].bias))
 
     def __call__(self, user: np.ndarray, items: np.ndarray, history: np.ndarray,
                  history_mask: np.ndarray, dense: np.ndarray) -> np.ndarray:

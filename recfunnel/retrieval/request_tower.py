@@ -2,9 +2,9 @@
 
 The same arithmetic as ``UserTower.forward`` on one user (``recfunnel.retrieval.two_tower``):
 pooled history, last item, demographic embeddings and the optional user id, then the MLP and a
-unit vector. onnxruntime ran it as a graph of 43 kernels, each dispatched on its own; in a server,
-whose caches go cold between requests, the dispatches cost about 100 us a request more than this
-one call (BENCHMARKS.md). ``tests/retrieval/test_request_tower.py`` holds it to the PyTorch
+unit vector. onnxruntime ran it kernel by kernel, each a dispatch of its own; in a server whose
+caches go cold between requests, this one call costs less: the tower's stage took 0.11 against
+0.18-0.25 ms a request with the caches swept (BENCHMARKS.md). The tests hold it to the PyTorch
 module's output in every pooling mode, with and without the user id.
 """
 
@@ -15,10 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.compiled import compiled
-from recfunnel.retrieval.two_tower import TwoTowerModel
-
-POOLINGS = ("mean", "recency", "attention")
+from recfunnel.compiled import compiled, float32
+from recfunnel.retrieval.two_tower import POOLINGS, TwoTowerModel
 
 
 @dataclass(frozen=True)
@@ -42,21 +40,18 @@ class RequestTower:
 
     @classmethod
     def of(cls, model: TwoTowerModel) -> RequestTower:
-        def array(tensor: object) -> np.ndarray:
-            return np.ascontiguousarray(tensor.detach().numpy(), dtype=np.float32)
-
         users, items, c = model.users, model.items, model.config
-        tables = [array(embedding.weight) for embedding in users.fields]
+        tables = [float32(embedding.weight) for embedding in users.fields]
         return cls(
-            array(items.id_embedding.weight), items.known.numpy().copy(),
+            float32(items.id_embedding.weight), items.known.numpy().copy(),
             np.concatenate(tables) if tables else np.zeros((0, c.dim), np.float32),
             np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64),
-            array(users.user_id.weight) if users.user_id is not None
+            float32(users.user_id.weight) if users.user_id is not None
             else np.zeros((0, c.dim), np.float32),
-            array(users.position.weight), array(users.query.weight), array(users.query.bias),
-            float(np.logaddexp(0.0, users.decay.item())), POOLINGS.index(c.pooling),
-            array(users.mlp[0].weight), array(users.mlp[0].bias), array(users.mlp[3].weight),
-            array(users.mlp[3].bias))
+            float32(users.position.weight), float32(users.query.weight),
+            float32(users.query.bias), float(np.logaddexp(0.0, users.decay.item())),
+            POOLINGS.index(c.pooling), float32(users.mlp[0].weight), float32(users.mlp[0].bias),
+            float32(users.mlp[3].weight), float32(users.mlp[3].bias))
 
     def __call__(self, window: np.ndarray, categories: np.ndarray, user: int) -> np.ndarray:
         """The unit vector [d] of one user: ``window`` [L] their last items, right-aligned and -1

@@ -17,6 +17,8 @@ from torch import nn
 
 from recfunnel.retrieval.features import TITLE_BUCKETS, YEAR_BUCKETS
 
+POOLINGS = ("mean", "recency", "attention")  # of the user's history
+
 
 @dataclass
 class TowerConfig:
@@ -26,7 +28,7 @@ class TowerConfig:
     user_field_sizes: list[int]  # number of known values per demographic field
     dim: int = 64
     hidden: int = 128
-    pooling: str = "attention"  # mean | recency | attention
+    pooling: str = "attention"  # one of POOLINGS
     history_length: int = 20
     use_user_id: bool = False
     dropout: float = 0.1
@@ -104,8 +106,8 @@ class UserTower(nn.Module):
             logits = ((history * query.unsqueeze(1)).sum(-1)
                       + query @ self.position.weight.T) / c.dim ** 0.5
             weights = torch.softmax(logits.masked_fill(~mask, -1e9), dim=-1) * weights
-        elif c.pooling != "mean":
-            raise ValueError(f"unknown pooling {c.pooling!r}")
+        elif c.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {c.pooling!r}; choose one of {POOLINGS}")
         weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-6)
         return (history * weights.unsqueeze(-1)).sum(dim=1)  # faster on CPU than bmm here
 

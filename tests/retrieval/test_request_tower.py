@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from recfunnel.retrieval.request_tower import POOLINGS, RequestTower
-from recfunnel.retrieval.two_tower import TowerConfig, TwoTowerModel
+from recfunnel.retrieval.request_tower import RequestTower
+from recfunnel.retrieval.two_tower import POOLINGS, TowerConfig, TwoTowerModel
 
 N_ITEMS, N_USERS, LENGTH = 50, 30, 8
 
