@@ -86,7 +86,6 @@ def main() -> None:
             best(lambda: numpy_top_k(batch.copy(), k), 3), 1e3, "ms")
 
     torch.manual_seed(0)
-    torch.set_num_threads(1)
     ranker = RankerNet(d, 128).eval()
     request = {"user": np.ones((1, d), np.float32),
                "items": rng.standard_normal((1, 100, d)).astype(np.float32),
