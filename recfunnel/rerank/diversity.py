@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.selection import Groups
-from recfunnel.rerank.slate import ItemFacts, Slate
+from recfunnel.rerank.slate import ItemFacts
 
 
 @dataclass
@@ -18,10 +17,10 @@ class MMR:
     weight: float = 0.1
     name: str = "mmr"
 
-    def vectors(self, slate: Slate, items: ItemFacts) -> np.ndarray | None:
-        """Unit vectors of the slate's items (None when the weight is 0): the similarity of two
-        items is their dot product, and a selection needs only its picks' rows of it."""
-        return items.vectors[slate.items] if self.weight else None
+    def vectors(self, items: ItemFacts) -> np.ndarray | None:
+        """Unit vectors of the items, a row each (None when the weight is 0): the similarity of
+        two items is their dot product, and a selection needs only its picks' rows of it."""
+        return items.vectors if self.weight else None
 
 
 @dataclass
@@ -31,7 +30,10 @@ class GenreCap:
     max_per_genre: int = 4
     name: str = "genre-cap"
 
-    def groups(self, slate: Slate, items: ItemFacts, k: int) -> Groups:
-        genres = items.genres[slate.items].toarray() > 0
-        return Groups(genres, np.zeros(genres.shape[1], dtype=np.int64),
-                      np.full(genres.shape[1], self.max_per_genre))
+    def members(self, items: ItemFacts) -> np.ndarray:
+        """[items, genres]: a group per genre."""
+        return items.genres.toarray() > 0
+
+    def limits(self, k: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """Picks each group needs at least and may take at most, in a list of ``k``."""
+        return np.zeros(groups, dtype=np.int64), np.full(groups, self.max_per_genre)

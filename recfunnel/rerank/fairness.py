@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.selection import Groups
-from recfunnel.rerank.slate import ItemFacts, Slate
+from recfunnel.rerank.slate import ItemFacts
 
 
 @dataclass
@@ -19,6 +18,10 @@ class TailQuota:
     share: float = 0.2
     name: str = "tail-quota"
 
-    def groups(self, slate: Slate, items: ItemFacts, k: int) -> Groups:
-        return Groups(items.tail[slate.items][:, None], np.array([math.ceil(self.share * k)]),
-                      np.array([k]))
+    def members(self, items: ItemFacts) -> np.ndarray:
+        """[items, 1]: the one group, the tail."""
+        return items.tail[:, None]
+
+    def limits(self, k: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """Picks each group needs at least and may take at most, in a list of ``k``."""
+        return np.full(groups, math.ceil(self.share * k)), np.full(groups, k)

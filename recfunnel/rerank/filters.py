@@ -1,4 +1,5 @@
-"""Rules that remove candidates outright."""
+"""Rules that remove candidates outright: a user's own (what they saw, what they disliked) and
+the catalog's (a business rule over genres)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recfunnel.data.arrays import contained
-from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
+from recfunnel.rerank.slate import ItemFacts, UserFacts
 
 
 @dataclass
 class RemoveSeen:
     name: str = "remove-seen"
 
-    def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
-        return slate.keep(~contained(slate.items, user.seen))
+    def removed(self, user: UserFacts) -> np.ndarray:
+        """The items this rule takes out of the user's list."""
+        return user.seen
 
 
 @dataclass
@@ -24,8 +25,8 @@ class RemoveDisliked:
 
     name: str = "remove-disliked"
 
-    def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
-        return slate.keep(~contained(slate.items, user.disliked))
+    def removed(self, user: UserFacts) -> np.ndarray:
+        return user.disliked
 
 
 @dataclass
@@ -35,11 +36,11 @@ class ExcludeGenres:
     genres: list[str] = field(default_factory=list)
     name: str = "exclude-genres"
 
-    def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
+    def allowed(self, items: ItemFacts) -> np.ndarray:
+        """Per item of the catalog, whether it may be recommended (has none of the genres)."""
         unknown = set(self.genres) - set(items.genre_names)
         if unknown:
             raise ValueError(f"exclude-genres: unknown genres {sorted(unknown)}; "
                              f"the catalog has {items.genre_names}")
         columns = [items.genre_names.index(g) for g in self.genres]
-        hits = np.asarray(items.genres[slate.items][:, columns].sum(axis=1)).ravel()
-        return slate.keep(hits == 0)
+        return np.asarray(items.genres[:, columns].sum(axis=1)).ravel() == 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
+from recfunnel.rerank.slate import ItemFacts
 
 
 @dataclass
@@ -16,9 +16,10 @@ class FreshnessBoost:
     half_life: float = 2.0  # years
     name: str = "freshness"
 
-    def apply(self, slate: Slate, user: UserFacts, items: ItemFacts) -> Slate:
-        if not len(slate) or self.weight == 0 or np.isnan(items.newest):
-            return slate
-        freshness = 0.5 ** (items.age[slate.items] / self.half_life)  # 0 where the age is unknown
-        spread = float(np.ptp(slate.scores)) or 1.0
-        return slate.adjust(self.name, self.weight * spread * freshness)
+    def freshness(self, items: ItemFacts) -> np.ndarray:
+        """Per item of the catalog, its boost in units of ``weight`` times the score range: 1
+        for the newest release, 0 where the year is unknown; none at all (an empty array) when
+        the weight is 0 or no year is known."""
+        if self.weight == 0 or np.isnan(items.newest):
+            return np.zeros(0)
+        return 0.5 ** (items.age / self.half_life)

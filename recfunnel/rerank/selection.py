@@ -4,7 +4,8 @@ items the constraints allow, one pick at a time.
 Each pick is a few dozen small array operations. As NumPy calls, the selection took 0.118 ms of
 a live request on ML-100K (a hundred candidates, ten picks); with this compiled loop it takes
 0.070 ms, notes included, and the call itself 16 us in a tight loop (BENCHMARKS.md). The
-constraints arrive as data (``Groups``) so that the whole loop compiles.
+constraints arrive as data (``Groups``) so that the whole loop compiles, and with the item
+vectors they are read by row, so that a request copies neither.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from recfunnel.compiled import compiled
 
 @dataclass(frozen=True)
 class Groups:
-    """What a constraint asks of the final list, as counts over groups of the slate's items:
-    ``members`` [n, g] says which groups each item is in. Group ``j`` needs ``at_least[j]``
+    """What a constraint asks of the final list, as counts over groups of items: ``members``
+    [rows, g] says which groups each item is in (a row per item, as ``rows`` of
+    :func:`greedy_picks` number them). Group ``j`` needs ``at_least[j]``
     picks: once the slots left are only just enough, only its members may take them. It takes
     at most ``at_most[j]``: once full, none of its members may take a slot."""
 
@@ -41,39 +43,57 @@ class Picks:
 
 
 def greedy_picks(value: np.ndarray, vectors: np.ndarray | None, weight: float,
-                 constraints: list[Groups], k: int) -> Picks:
+                 constraints: list[Groups], k: int, rows: np.ndarray | None = None) -> Picks:
     """``k`` picks from ``value`` (relevance, [n]): each the item with the best value minus
     ``weight`` times its highest similarity (dot product of unit ``vectors``) to the items
     picked so far, among those every constraint allows; when none is allowed, the last
-    constraints are relaxed first. ``k`` is at most n."""
-    n = len(value)
-    if vectors is None or not weight:
-        vectors, weight = np.zeros((n, 0), dtype=np.float32), 0.0
-    return Picks(*_picks(np.asarray(value, dtype=np.float64), np.ascontiguousarray(vectors),
-                         float(weight), *_joined(constraints, n), len(constraints), k))
+    constraints are relaxed first. ``rows`` [n] says which row of ``vectors`` and of the
+    constraints' members each value's item is (by default the n first, in order). ``k`` is at
+    most n."""
+    joined = Joined.of([c.members for c in constraints])
+    limits = [np.concatenate([getattr(c, name) for c in constraints] or [_NONE])
+              for name in ("at_least", "at_most")]
+    return joined.picks(value, vectors, weight, *limits, k, rows)
 
 
-def _joined(constraints: list[Groups], n: int
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every constraint's groups side by side: members, at_least, at_most and the constraint
-    each group belongs to (one constraint, the usual case, is passed as it is)."""
-    if len(constraints) == 1:
-        c = constraints[0]
-        return (np.ascontiguousarray(c.members, dtype=bool), c.at_least.astype(np.int64),
-                c.at_most.astype(np.int64), np.zeros(c.members.shape[1], dtype=np.int64))
-    if not constraints:
-        none = np.zeros(0, dtype=np.int64)
-        return np.zeros((n, 0), dtype=bool), none, none, none
-    return (np.hstack([c.members for c in constraints]).astype(bool),
-            *(np.concatenate([getattr(c, name) for c in constraints]).astype(np.int64)
-              for name in ("at_least", "at_most")),
-            np.repeat(np.arange(len(constraints)), [c.members.shape[1] for c in constraints]))
+@dataclass(frozen=True)
+class Joined:
+    """The members of every constraint's groups side by side, and the constraint each group
+    belongs to: joined once for a catalog, while the limits, which follow ``k``, come with each
+    selection."""
+
+    members: np.ndarray  # [rows, groups] bool, contiguous
+    owner: np.ndarray  # [groups]
+    count: int  # constraints
+
+    @classmethod
+    def of(cls, members: list[np.ndarray]) -> Joined:
+        """``members``: per constraint, [rows, groups]."""
+        return cls(np.ascontiguousarray(np.hstack(members) if members else np.zeros((0, 0)),
+                                        dtype=bool),
+                   np.repeat(np.arange(len(members)), [m.shape[1] for m in members]),
+                   len(members))
+
+    def picks(self, value: np.ndarray, vectors: np.ndarray | None, weight: float,
+              at_least: np.ndarray, at_most: np.ndarray, k: int,
+              rows: np.ndarray | None = None) -> Picks:
+        """:func:`greedy_picks`, the groups' limits (:class:`Groups`) side by side."""
+        rows = np.arange(len(value)) if rows is None else rows
+        if vectors is None or not weight:
+            vectors, weight = _NO_VECTORS, 0.0
+        return Picks(*_picks(np.asarray(value, dtype=np.float64), rows, vectors, float(weight),
+                             self.members, at_least.astype(np.int64, copy=False),
+                             at_most.astype(np.int64, copy=False), self.owner, self.count, k))
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+_NO_VECTORS = np.zeros((0, 0), dtype=np.float32)
 
 
 @compiled()
-def _picks(value: np.ndarray, vectors: np.ndarray, weight: float, members: np.ndarray,
-           at_least: np.ndarray, at_most: np.ndarray, owner: np.ndarray, n_constraints: int,
-           k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _picks(value: np.ndarray, rows: np.ndarray, vectors: np.ndarray, weight: float,
+           members: np.ndarray, at_least: np.ndarray, at_most: np.ndarray, owner: np.ndarray,
+           n_constraints: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n, n_groups = len(value), len(owner)
     value = value.copy()  # -inf once picked
     score = value.copy()  # value minus penalty
@@ -86,6 +106,9 @@ def _picks(value: np.ndarray, vectors: np.ndarray, weight: float, members: np.nd
     chosen, paid = np.empty(k, dtype=np.int64), np.zeros(k)
     free_items = np.empty(k, dtype=np.int64)
     displaced = np.zeros((k, n_constraints), dtype=np.bool_)
+    own = np.empty((n, vectors.shape[1]), dtype=vectors.dtype)  # the items' vectors, in a block
+    for i in range(n if vectors.shape[1] else 0):
+        own[i] = vectors[rows[i]]
     for step in range(k):
         allowed[:] = True
         active[:] = False
@@ -94,11 +117,11 @@ def _picks(value: np.ndarray, vectors: np.ndarray, weight: float, members: np.nd
             if at_least[g] - taken[g] >= k - step:  # only members can still fill the quota
                 active[c] = True
                 for i in range(n):
-                    allowed[c, i] &= members[i, g]
+                    allowed[c, i] &= members[rows[i], g]
             if taken[g] >= at_most[g]:  # full: no member may take a slot
                 active[c] = True
                 for i in range(n):
-                    allowed[c, i] &= not members[i, g]
+                    allowed[c, i] &= not members[rows[i], g]
         n_active = 0
         for c in range(n_constraints):
             if active[c]:
@@ -124,10 +147,10 @@ def _picks(value: np.ndarray, vectors: np.ndarray, weight: float, members: np.nd
             for j in range(n_active):
                 displaced[step, order[j]] = not allowed[order[j], free]
         for g in range(n_groups):
-            taken[g] += members[pick, g]
+            taken[g] += members[rows[pick], g]
         value[pick] = score[pick] = -np.inf
         if vectors.shape[1] and step < k - 1:
-            similarity = vectors @ vectors[pick]
+            similarity = own @ own[pick]
             for i in range(n):
                 closest[i] = max(closest[i], similarity[i])
                 penalty[i] = closest[i] * weight

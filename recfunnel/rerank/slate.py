@@ -118,8 +118,6 @@ class Slate:
 
     def keep(self, mask: np.ndarray) -> Slate:
         """The items at ``mask`` (booleans, or positions in the order wanted)."""
-        if mask.dtype == bool and mask.all():  # nothing removed: a slate is never modified
-            return self
         return Slate(self.items[mask], self.scores[mask], self.origin[mask], self.details,
                      self.notes)
 
@@ -127,11 +125,3 @@ class Slate:
         """Record ``values`` under ``rule`` for the items at ``positions``."""
         return Slate(self.items, self.scores, self.origin, self.details,
                      self.notes + ((rule, self.origin[positions], values),))
-
-    def adjust(self, rule: str, deltas: np.ndarray) -> Slate:
-        """Add ``deltas`` to the scores, record the non-zero ones under ``rule``, re-sort."""
-        changed = np.flatnonzero(deltas)
-        scores = self.scores + deltas
-        order = np.argsort(-scores, kind="stable")
-        return Slate(self.items[order], scores[order], self.origin[order], self.details,
-                     self.notes + ((rule, self.origin[changed], deltas[changed]),))

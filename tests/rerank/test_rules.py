@@ -44,6 +44,11 @@ def test_seen_and_disliked_items_never_appear(items):
     out = final(items, 8, remove_seen=True, remove_disliked=True)
     assert 2 not in out.items and 3 not in out.items and len(out) == 8
     assert 3 not in final(items, 9, remove_disliked=True).items
+    # a store's history may hold items the catalog of this version does not have yet
+    newer = UserFacts(seen=np.array([2, 99], dtype=np.int32), disliked=np.array([3, 42]))
+    out = Reranker(RerankConfig(**(NONE | dict(remove_seen=True, remove_disliked=True))),
+                   items).rerank(slate(), newer, 8)
+    assert out.items.tolist() == [0, 1, 4, 5, 6, 7, 8, 9]
 
 
 def test_a_fresh_item_moves_up(items):

@@ -46,3 +46,20 @@ def test_a_full_group_shuts_out_its_members():
                         np.zeros(2, dtype=np.int64), np.array([2, 3]))
     picks = greedy_picks(VALUE, None, 0.0, [two_genres], 5)
     assert picks.chosen.tolist() == [0, 1, 3, 4, 2]  # genre 0 full after two; relaxed at the end
+
+
+def test_rows_say_which_items_vectors_and_groups_the_values_have():
+    """The values of items 1, 3, 0 and 2 of a table whose item 3 repeats item 1: read by row,
+    the picks are those of the table's rows gathered in that order."""
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[3] = vectors[1]
+    tail = np.array([[0], [0], [1], [0]], dtype=bool)  # item 2
+    rows = np.array([1, 3, 0, 2])
+    value = np.array([1.0, 0.95, 0.9, 0.3])
+    quota = (np.array([1]), np.array([3]))
+    by_row = greedy_picks(value, vectors, 0.5, [Groups(tail, *quota)], 3, rows=rows)
+    gathered = greedy_picks(value, vectors[rows], 0.5, [Groups(tail[rows], *quota)], 3)
+    # item 3 pays for item 1 (0.45 left), then the quota gives the last slot to item 2
+    assert by_row.chosen.tolist() == [0, 2, 3] and by_row.free.tolist() == [0, 2, 1]
+    for field in ("chosen", "penalty", "free", "displaced"):
+        np.testing.assert_array_equal(getattr(by_row, field), getattr(gathered, field))
