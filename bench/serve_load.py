@@ -301,20 +301,22 @@ def summary(rate: float, latencies: np.ndarray, statuses: np.ndarray, elapsed: f
             "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
 
 
-def funnel_seconds(port: int) -> tuple[float, float]:
-    """The funnel's time so far inside the server, all stages and processes together, and the
+def stage_seconds(port: int) -> tuple[dict[str, float], float]:
+    """The funnel's time so far inside the server by stage, all processes together, and the
     number of requests it was counted over (from ``/metrics``)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    total = counted = 0.0
+    spent: dict[str, float] = {}
+    counted = 0.0
     for family in text_string_to_metric_families(text):
         if family.name != "recfunnel_stage_seconds":
             continue
         for sample in family.samples:
+            stage = sample.labels.get("stage")
             if sample.name.endswith("_sum"):
-                total += sample.value
-            elif sample.name.endswith("_count") and sample.labels.get("stage") == "store":
+                spent[stage] = spent.get(stage, 0.0) + sample.value
+            elif sample.name.endswith("_count") and stage == "store":
                 counted += sample.value
-    return total, counted
+    return spent, counted
 
 
 def cpu_seconds(pid: int) -> float:
@@ -358,9 +360,10 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
         print("| offered req/s | sent | ok | achieved req/s | p50 ms | p99 ms | server CPU ms "
               "| funnel in the server ms | connections | client CPU ms |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        by_stage = []
         for rate in rates:
             before, mine = [cpu_seconds(w) for w in workers], time.process_time()
-            funnel_before = funnel_seconds(port)
+            stages_before, counted_before = stage_seconds(port)
             if compiled:
                 r, behind, client = compiled.open_loop(rate, seconds, warmup)
             else:
@@ -372,15 +375,20 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
                                 for w, b in zip(workers, before))
             client /= sent
             split = " + ".join(str(behind.count(w)) for w in workers)
-            spent, counted = np.subtract(funnel_seconds(port), funnel_before)
+            stages, counted = stage_seconds(port)
+            per_request = {stage: (spent - stages_before.get(stage, 0.0)) * 1e3
+                           / (counted - counted_before) for stage, spent in stages.items()}
+            by_stage.append(f"{rate:g} req/s: " + ", ".join(
+                f"{stage} {ms:.3f}" for stage, ms in per_request.items()))
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
-                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | {spent / counted * 1e3:.2f} | "
-                  f"{split} | {client:.2f} |", flush=True)
+                  f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | "
+                  f"{sum(per_request.values()):.2f} | {split} | {client:.2f} |", flush=True)
             if timeline:  # slow requests, by when they were due: in bursts, or spread out?
                 late = np.flatnonzero(r["latencies"] > 0.005)
                 windows = np.bincount(late * 10 // int(rate), minlength=int(seconds * 10))
                 print(f"requests over 5 ms per 100 ms window at {rate:g} req/s: "
                       f"{' '.join(map(str, windows))}", flush=True)
+        print("\nThe funnel in the server by stage, ms a request: " + "; ".join(by_stage))
     finally:
         gc.enable()
         connections.close()
