@@ -376,8 +376,9 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
             client /= sent
             split = " + ".join(str(behind.count(w)) for w in workers)
             stages, counted = stage_seconds(port)
-            per_request = {stage: (spent - stages_before.get(stage, 0.0)) * 1e3
-                           / (counted - counted_before) for stage, spent in stages.items()}
+            answered = (counted - counted_before) or float("nan")  # none: NaN, not a crash
+            per_request = {stage: (spent - stages_before.get(stage, 0.0)) * 1e3 / answered
+                           for stage, spent in stages.items()}
             by_stage.append(f"{rate:g} req/s: " + ", ".join(
                 f"{stage} {ms:.3f}" for stage, ms in per_request.items()))
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
@@ -388,7 +389,8 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
                 windows = np.bincount(late * 10 // int(rate), minlength=int(seconds * 10))
                 print(f"requests over 5 ms per 100 ms window at {rate:g} req/s: "
                       f"{' '.join(map(str, windows))}", flush=True)
-        print("\nThe funnel in the server by stage, ms a request: " + "; ".join(by_stage))
+        if by_stage:
+            print("\nThe funnel in the server by stage, ms a request: " + "; ".join(by_stage))
     finally:
         gc.enable()
         connections.close()

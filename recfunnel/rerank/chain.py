@@ -7,8 +7,8 @@ constraint, the last constraints are relaxed first, so the list is always filled
 
 The rules hand over data (the items a user's filters remove, per catalog item what the business
 filters allow, its freshness, its groups), taken from the catalog once; a request's filtering and
-boosting is then one compiled call and its selection another (about 0.1 ms of NumPy calls a
-request before, BENCHMARKS.md).
+boosting is then one compiled call and its selection another: the stage took 0.10-0.12 ms of a
+live request on ML-100K, against 0.15-0.19 ms as some thirty NumPy calls (BENCHMARKS.md).
 """
 
 from __future__ import annotations

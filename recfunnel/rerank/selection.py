@@ -21,9 +21,9 @@ from recfunnel.compiled import compiled
 class Groups:
     """What a constraint asks of the final list, as counts over groups of items: ``members``
     [rows, g] says which groups each item is in (a row per item, as ``rows`` of
-    :func:`greedy_picks` number them). Group ``j`` needs ``at_least[j]``
-    picks: once the slots left are only just enough, only its members may take them. It takes
-    at most ``at_most[j]``: once full, none of its members may take a slot."""
+    :func:`greedy_picks` number them). Group ``j`` needs ``at_least[j]`` picks: once the slots
+    left are only just enough, only its members may take them. It takes at most ``at_most[j]``:
+    once full, none of its members may take a slot."""
 
     members: np.ndarray  # [n, g] bool
     at_least: np.ndarray  # [g] int
