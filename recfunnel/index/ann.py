@@ -140,7 +140,7 @@ class ItemIndex:
         # out, all in one compiled call: k=70 over 1,682 items, 100 excluded, takes 13 us,
         # FAISS's search alone 17 (bench/request_kernels.py)
         ids, scores = _exact_top_k(queries, self._columns, exclude.astype(np.int64, copy=False),
-                                   min(k, self.size))
+                                   min(k, self._columns.shape[1]))
         return _pad(ids, scores, k)
 
     def add(self, vectors: np.ndarray) -> np.ndarray:

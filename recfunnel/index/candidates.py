@@ -21,7 +21,7 @@ from recfunnel.compiled import compiled
 from recfunnel.data.arrays import Int16Rows, column_counts
 from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
-from recfunnel.retrieval.topk import PAD, top_k
+from recfunnel.retrieval.topk import PAD, select_into
 
 SOURCES = ("two-tower", "item-to-item", "co-occurrence", "genre-popular", "popular")
 
@@ -172,13 +172,9 @@ class CandidateGenerator:
                 return _EMPTY
             ids, scores = self.index.search(self.item_vectors[last], want,
                                             exclude=np.concatenate([seen, *picked]))
-            by_similarity = np.argsort(-scores.T.ravel(), kind="stable")  # queries interleaved
-            return ids.T.ravel()[by_similarity], scores.T.ravel()[by_similarity]
+            return _interleaved(ids, scores)
         if source == "co-occurrence":
-            if affinity is None:
-                return _EMPTY
-            ids, scores = top_k(np.where(blocked, -np.inf, affinity)[None, :], want)
-            return ids[0], scores[0]
+            return _EMPTY if affinity is None else _best_open(affinity, blocked, want)
         enough = len(seen) + sum(len(ids) for ids in picked) + want
         if source == "genre-popular":
             if not len(recent) or self.genres.shape[1] == 0:
@@ -190,6 +186,31 @@ class CandidateGenerator:
 
     def _favourite_genre(self, items: np.ndarray) -> int:
         return int(column_counts(self.genre_rows, items).argmax())
+
+
+@compiled()
+def _interleaved(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Several queries' ranked hits [q, k] as one list by score, best first; ties keep the
+    queries interleaved, rank by rank."""
+    by_rank_ids, by_rank_scores = ids.T.copy().ravel(), scores.T.copy().ravel()
+    order = np.argsort(-by_rank_scores, kind="mergesort")  # stable
+    return by_rank_ids[order], by_rank_scores[order]
+
+
+@compiled()
+def _best_open(scores: np.ndarray, blocked: np.ndarray,
+               k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of ``scores`` [n] among the items not ``blocked``, in ``top_k``'s order
+    (PAD-padded when fewer are open)."""
+    open_scores = scores.copy()
+    for item in range(len(scores)):
+        if blocked[item]:
+            open_scores[item] = -np.inf
+    k = min(k, len(scores))
+    ids = np.full((1, k), PAD, dtype=np.int64)
+    values = np.full((1, k), -np.inf, dtype=scores.dtype)
+    select_into(open_scores.reshape(1, -1), ids, values)
+    return ids[0], values[0]
 
 
 @compiled()
