@@ -17,7 +17,7 @@ import numpy as np
 
 from recfunnel.data.arrays import contained
 from recfunnel.compiled import compiled
-from recfunnel.retrieval.topk import PAD, select_into
+from recfunnel.retrieval.topk import best_per_row
 
 KINDS = ("auto", "flat", "ivf-flat", "ivf-sq8", "hnsw")
 RECALL_TARGET = 0.95
@@ -166,10 +166,7 @@ def _exact_top_k(queries: np.ndarray, columns: np.ndarray, exclude: np.ndarray,
         for item in exclude:
             if 0 <= item < scores.shape[1]:  # no bounds checks in compiled code
                 scores[row, item] = -np.inf
-    ids = np.full((scores.shape[0], k), PAD, dtype=np.int64)
-    values = np.full((scores.shape[0], k), -np.inf, dtype=scores.dtype)
-    select_into(scores, ids, values)
-    return ids, values
+    return best_per_row(scores, k)
 
 
 def _pad(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from recfunnel.compiled import compiled
 from recfunnel.data.arrays import Int16Rows, column_counts
 from recfunnel.data.history import History
 from recfunnel.index.ann import ItemIndex
-from recfunnel.retrieval.topk import PAD, select_into
+from recfunnel.retrieval.topk import PAD, best_per_row
 
 SOURCES = ("two-tower", "item-to-item", "co-occurrence", "genre-popular", "popular")
 
@@ -206,10 +206,7 @@ def _best_open(scores: np.ndarray, blocked: np.ndarray,
     for item in range(len(scores)):
         if blocked[item]:
             open_scores[item] = -np.inf
-    k = min(k, len(scores))
-    ids = np.full((1, k), PAD, dtype=np.int64)
-    values = np.full((1, k), -np.inf, dtype=scores.dtype)
-    select_into(open_scores.reshape(1, -1), ids, values)
+    ids, values = best_per_row(open_scores.reshape(1, -1), min(k, len(scores)))
     return ids[0], values[0]
 
 

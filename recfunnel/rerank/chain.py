@@ -23,7 +23,7 @@ from recfunnel.rerank.diversity import MMR, GenreCap
 from recfunnel.rerank.fairness import TailQuota
 from recfunnel.rerank.filters import ExcludeGenres, RemoveDisliked, RemoveSeen
 from recfunnel.rerank.freshness import FreshnessBoost
-from recfunnel.rerank.selection import Joined
+from recfunnel.rerank.selection import Groups
 from recfunnel.rerank.slate import ItemFacts, Slate, UserFacts
 
 
@@ -58,17 +58,16 @@ class Reranker:
                          else np.ones(0, dtype=bool))
         self._freshness = self.boost.freshness(items)
         members = [c.members(items) for c in self.constraints]
-        self._groups = Joined.of(members)
+        self._groups = Groups.of(members)
         self._group_counts = [m.shape[1] for m in members]
         self._limits = functools.cache(self._limits_of)  # per request otherwise
 
     def rerank(self, slate: Slate, user: UserFacts, k: int) -> Slate:
         """The final ``k`` of ``slate`` (best first) for ``user``, each rule's doing noted."""
-        removed = [f.removed(user) for f in self.filters]
-        order, scores, boosts = _filter_and_boost(
-            slate.items, slate.scores,
-            np.concatenate(removed) if len(removed) > 1 else removed[0] if removed else _NONE,
-            self._allowed, self._freshness, self.boost.weight)
+        removed = np.concatenate([f.removed(user) for f in self.filters] or [_NONE])
+        order, scores, boosts = _filter_and_boost(slate.items, slate.scores, removed,
+                                                  self._allowed, self._freshness,
+                                                  self.boost.weight)
         notes = slate.notes
         boosted = np.flatnonzero(boosts)
         if len(boosted):

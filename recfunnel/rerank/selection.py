@@ -18,19 +18,6 @@ from recfunnel.compiled import compiled
 
 
 @dataclass(frozen=True)
-class Groups:
-    """What a constraint asks of the final list, as counts over groups of items: ``members``
-    [rows, g] says which groups each item is in (a row per item, as ``rows`` of
-    :func:`greedy_picks` number them). Group ``j`` needs ``at_least[j]`` picks: once the slots
-    left are only just enough, only its members may take them. It takes at most ``at_most[j]``:
-    once full, none of its members may take a slot."""
-
-    members: np.ndarray  # [n, g] bool
-    at_least: np.ndarray  # [g] int
-    at_most: np.ndarray  # [g] int
-
-
-@dataclass(frozen=True)
 class Picks:
     """Positions in the slate, in the order picked; per pick, the diversity penalty it paid, the
     best item it would have been without constraints (``free``), and which constraints moved
@@ -42,33 +29,23 @@ class Picks:
     displaced: np.ndarray
 
 
-def greedy_picks(value: np.ndarray, vectors: np.ndarray | None, weight: float,
-                 constraints: list[Groups], k: int, rows: np.ndarray | None = None) -> Picks:
-    """``k`` picks from ``value`` (relevance, [n]): each the item with the best value minus
-    ``weight`` times its highest similarity (dot product of unit ``vectors``) to the items
-    picked so far, among those every constraint allows; when none is allowed, the last
-    constraints are relaxed first. ``rows`` [n] says which row of ``vectors`` and of the
-    constraints' members each value's item is (by default the n first, in order). ``k`` is at
-    most n."""
-    joined = Joined.of([c.members for c in constraints])
-    limits = [np.concatenate([getattr(c, name) for c in constraints] or [_NONE])
-              for name in ("at_least", "at_most")]
-    return joined.picks(value, vectors, weight, *limits, k, rows)
-
-
 @dataclass(frozen=True)
-class Joined:
-    """The members of every constraint's groups side by side, and the constraint each group
-    belongs to: joined once for a catalog, while the limits, which follow ``k``, come with each
-    selection."""
+class Groups:
+    """What the constraints ask of the final list, as counts over groups of items, every
+    constraint's groups side by side: ``members`` [rows, g] says which groups each item is in (a
+    row per item, as ``rows`` of :meth:`picks` number them), ``owner`` [g] which constraint each
+    group belongs to. Group ``j`` needs ``at_least[j]`` picks: once the slots left are only just
+    enough, only its members may take them. It takes at most ``at_most[j]``: once full, none of
+    its members may take a slot. The members are joined once for a catalog; the limits, which
+    follow ``k``, come with each selection."""
 
     members: np.ndarray  # [rows, groups] bool, contiguous
     owner: np.ndarray  # [groups]
     count: int  # constraints
 
     @classmethod
-    def of(cls, members: list[np.ndarray]) -> Joined:
-        """``members``: per constraint, [rows, groups]."""
+    def of(cls, members: list[np.ndarray]) -> Groups:
+        """``members``: per constraint, in the order they give way last to first, [rows, g]."""
         return cls(np.ascontiguousarray(np.hstack(members) if members else np.zeros((0, 0)),
                                         dtype=bool),
                    np.repeat(np.arange(len(members)), [m.shape[1] for m in members]),
@@ -77,7 +54,11 @@ class Joined:
     def picks(self, value: np.ndarray, vectors: np.ndarray | None, weight: float,
               at_least: np.ndarray, at_most: np.ndarray, k: int,
               rows: np.ndarray | None = None) -> Picks:
-        """:func:`greedy_picks`, the groups' limits (:class:`Groups`) side by side."""
+        """``k`` picks from ``value`` (relevance, [n]): each the item with the best value minus
+        ``weight`` times its highest similarity (dot product of unit ``vectors``) to the items
+        picked so far, among those every constraint allows; when none is allowed, the last
+        constraints are relaxed first. ``rows`` [n] says which row of ``vectors`` and of the
+        members each value's item is (by default the n first, in order). ``k`` is at most n."""
         rows = np.arange(len(value)) if rows is None else rows
         if vectors is None or not weight:
             vectors, weight = _NO_VECTORS, 0.0
@@ -86,7 +67,6 @@ class Joined:
                              at_most.astype(np.int64, copy=False), self.owner, self.count, k))
 
 
-_NONE = np.zeros(0, dtype=np.int64)
 _NO_VECTORS = np.zeros((0, 0), dtype=np.float32)
 
 

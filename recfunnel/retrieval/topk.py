@@ -35,9 +35,16 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
     if exclude is not None:
         rows, cols = exclude.nonzero()
         scores[rows, cols] = -np.inf
-    items = np.full((n_rows, k), PAD, dtype=np.int64)
-    values = np.full((n_rows, k), -np.inf, dtype=scores.dtype)
-    select_into(np.ascontiguousarray(scores), items, values)
+    return best_per_row(np.ascontiguousarray(scores), k)
+
+
+@compiled()
+def best_per_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` without exclusions, callable from compiled code: each row's best ``k``
+    (at most the row's length), PAD with score ``-inf`` where fewer are finite."""
+    items = np.full((scores.shape[0], k), PAD, dtype=np.int64)
+    values = np.full((scores.shape[0], k), -np.inf, dtype=scores.dtype)
+    select_into(scores, items, values)
     return items, values
 
 
