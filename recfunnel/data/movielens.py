@@ -10,7 +10,7 @@ import pandas as pd
 
 from recfunnel.data.dataset import Dataset
 from recfunnel.data.indexing import build_dataset
-from recfunnel.data.tables import read_delimited
+from recfunnel.data.tables import Table, read_delimited
 from recfunnel.errors import DataError
 
 ML100K_GENRES = (
@@ -29,13 +29,7 @@ def load_ml1m(directory: Path) -> Dataset:
                            columns=["user_id", "gender", "age", "occupation", "zip"])
     movies = read_delimited(directory / "movies.dat", sep="::",
                             columns=["item_id", "title", "genres"])
-    user_table = pd.DataFrame({
-        "user_id": users.unique("user_id", users.integers("user_id")),
-        "gender": users.frame["gender"].str.strip(),
-        "age": users.integers("age"),
-        "occupation": users.frame["occupation"].str.strip(),
-        "zip": users.frame["zip"].str.strip(),
-    })
+    user_table = _user_table(users)
     titles = movies.frame["title"].str.strip()
     item_table = pd.DataFrame({
         "item_id": movies.unique("item_id", movies.integers("item_id")),
@@ -47,6 +41,17 @@ def load_ml1m(directory: Path) -> Dataset:
                          user_source=users.path, item_source=movies.path, integer_ids=True)
 
 
+def _user_table(users: Table) -> pd.DataFrame:
+    """The user table both layouts share: id (unique), gender, age, occupation, zip code."""
+    return pd.DataFrame({
+        "user_id": users.unique("user_id", users.integers("user_id")),
+        "gender": users.frame["gender"].str.strip(),
+        "age": users.integers("age"),
+        "occupation": users.frame["occupation"].str.strip(),
+        "zip": users.frame["zip"].str.strip(),
+    })
+
+
 def load_ml100k(directory: Path) -> Dataset:
     """``u.data`` (tab-separated), ``u.user`` and ``u.item`` ('|'-separated, latin-1)."""
     ratings = read_delimited(directory / "u.data", sep="\t",
@@ -56,13 +61,7 @@ def load_ml100k(directory: Path) -> Dataset:
     flag_columns = [f"g{i}" for i in range(len(ML100K_GENRES))]
     items = read_delimited(directory / "u.item", sep="|",
                            columns=["item_id", "title", "release", "video", "url", *flag_columns])
-    user_table = pd.DataFrame({
-        "user_id": users.unique("user_id", users.integers("user_id")),
-        "gender": users.frame["gender"].str.strip(),
-        "age": users.integers("age"),
-        "occupation": users.frame["occupation"].str.strip(),
-        "zip": users.frame["zip"].str.strip(),
-    })
+    user_table = _user_table(users)
     flags = np.stack([items.integers(c, what="genre flag") for c in flag_columns], axis=1)
     if ((flags != 0) & (flags != 1)).any():
         row = int(np.flatnonzero(((flags != 0) & (flags != 1)).any(axis=1))[0])
