@@ -57,9 +57,7 @@ class Reranker:
         self._allowed = (self.exclusion.allowed(items) if self.exclusion is not None
                          else np.ones(0, dtype=bool))
         self._freshness = self.boost.freshness(items)
-        members = [c.members(items) for c in self.constraints]
-        self._groups = Groups.of(members)
-        self._group_counts = [m.shape[1] for m in members]
+        self._groups = Groups.of([c.members(items) for c in self.constraints])
         self._limits = functools.cache(self._limits_of)  # per request otherwise
 
     def rerank(self, slate: Slate, user: UserFacts, k: int) -> Slate:
@@ -105,7 +103,8 @@ class Reranker:
 
     def _limits_of(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Every group's at_least and at_most in a list of ``k``, side by side."""
-        limits = [c.limits(k, n) for c, n in zip(self.constraints, self._group_counts)]
+        counts = np.bincount(self._groups.owner, minlength=len(self.constraints))
+        limits = [c.limits(k, int(n)) for c, n in zip(self.constraints, counts)]
         if not limits:
             return _NONE, _NONE
         at_least, at_most = (np.concatenate(parts) for parts in zip(*limits))
