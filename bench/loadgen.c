@@ -8,9 +8,14 @@
  * carrying one request at a time (the one idle longest takes the next request; when none is
  * idle a request waits, and its wait counts). PATHS holds one request path a line, used in
  * turn. OUT receives, per request, its latency in seconds from when it was due (float64, NaN
- * when it failed) and then its status (int64, -1 when the connection failed). Afterwards each
- * connection asks GET /health, and the "process" it names is printed, one line a connection.
- * Linux only (epoll, timerfd). */
+ * when it failed), then its status (int64, -1 when the connection failed), then when it was
+ * written and when its answer arrived, in seconds from when it was due (float64 each): arrival
+ * is the kernel's receive timestamp of the answer's last bytes, so that the latency splits into
+ * the client's delay before writing, the server's part and the client's delay before reading
+ * (the client shares the CPUs with the server and is not always running when it should). Last
+ * comes the moment the first request was due (float64, CLOCK_MONOTONIC seconds). Afterwards
+ * each connection asks GET /health, and the "process" it names is printed, one line a
+ * connection. Linux only (epoll, timerfd, SO_TIMESTAMPING). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +31,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +44,8 @@ typedef struct {
 } Conn;
 
 static int port;
+static double realtime_ahead; /* CLOCK_REALTIME minus CLOCK_MONOTONIC: receive timestamps */
+static double received_at; /* when the bytes last read reached the socket (CLOCK_MONOTONIC) */
 
 static double now(void) {
     struct timespec t;
@@ -55,6 +64,8 @@ static int connect_one(void) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) fail("connect");
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int stamps = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &stamps, sizeof stamps);
     return fd;
 }
 
@@ -74,16 +85,27 @@ static long complete(Conn *c, long *status) {
 }
 
 /* Reads what the socket has; the length of the whole response at the start of c->buf once it
- * is in (its status in *status), 0 while it is not, -1 when the connection failed. */
+ * is in (its status in *status), 0 while it is not, -1 when the connection failed. Sets
+ * received_at: the kernel's timestamp of the bytes read, or now where it gives none. */
 static long receive(Conn *c, long *status) {
     for (;;) {
         if (c->cap - c->len < 16384) {
             c->cap *= 2;
             if (!(c->buf = realloc(c->buf, c->cap))) fail("realloc");
         }
-        ssize_t got = read(c->fd, c->buf + c->len, c->cap - c->len);
+        char control[256];
+        struct iovec into = {c->buf + c->len, c->cap - c->len};
+        struct msghdr message = {.msg_iov = &into, .msg_iovlen = 1, .msg_control = control,
+                                 .msg_controllen = sizeof control};
+        ssize_t got = recvmsg(c->fd, &message, 0);
         if (got > 0) {
             c->len += got;
+            received_at = now();
+            for (struct cmsghdr *h = CMSG_FIRSTHDR(&message); h; h = CMSG_NXTHDR(&message, h))
+                if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_TIMESTAMPING) {
+                    struct timespec *at = ((struct scm_timestamping *)CMSG_DATA(h))->ts;
+                    if (at->tv_sec) received_at = at->tv_sec + at->tv_nsec * 1e-9 - realtime_ahead;
+                }
             continue;
         }
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -123,6 +145,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     port = atoi(argv[1]);
+    struct timespec real, mono;
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    realtime_ahead = (real.tv_sec - mono.tv_sec) + (real.tv_nsec - mono.tv_nsec) * 1e-9;
     double rate = atof(argv[2]), seconds = atof(argv[3]);
     int n_conns = atoi(argv[4]);
     long n = (long)(rate * seconds);
@@ -164,10 +190,11 @@ int main(int argc, char **argv) {
     /* non-blocking reads from here on; a small request written on an idle connection fits */
     for (int i = 0; i < n_conns; i++) nonblocking(conns[i].fd);
 
-    double *latency = malloc(n * sizeof *latency);
+    double *latency = malloc(n * sizeof *latency), *written = malloc(n * sizeof *written),
+           *arrived = malloc(n * sizeof *arrived);
     int64_t *status = malloc(n * sizeof *status);
     long *waiting = malloc(n * sizeof *waiting), wait_head = 0, wait_tail = 0;
-    for (long i = 0; i < n; i++) latency[i] = NAN, status[i] = 0;
+    for (long i = 0; i < n; i++) latency[i] = written[i] = arrived[i] = NAN, status[i] = 0;
 
     double start = now() + 0.1;
     long next = 0, done = 0;
@@ -181,6 +208,7 @@ int main(int argc, char **argv) {
             Conn *c = &conns[idle[idle_head]];
             idle_head = (idle_head + 1) % n_conns, n_idle--;
             c->request = r;
+            written[r] = now() - (start + r / rate);
             if (send_all(c->fd, requests[r % n_paths], lengths[r % n_paths]) < 0) {
                 status[r] = -1, done++, c->request = -1; /* the connection is dropped below */
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -206,7 +234,9 @@ int main(int argc, char **argv) {
             long code = 0, got = receive(c, &code), busy = c->request >= 0;
             if (got == 0) continue;
             if (busy) {
-                latency[c->request] = got > 0 ? now() - (start + c->request / rate) : NAN;
+                double due = start + c->request / rate;
+                latency[c->request] = got > 0 ? now() - due : NAN;
+                arrived[c->request] = got > 0 ? received_at - due : NAN;
                 status[c->request] = got > 0 ? code : -1;
                 done++;
                 c->request = -1;
@@ -240,7 +270,10 @@ int main(int argc, char **argv) {
 
     FILE *out = fopen(argv[6], "wb");
     if (!out || fwrite(latency, sizeof *latency, n, out) != (size_t)n ||
-        fwrite(status, sizeof *status, n, out) != (size_t)n || fclose(out))
+        fwrite(status, sizeof *status, n, out) != (size_t)n ||
+        fwrite(written, sizeof *written, n, out) != (size_t)n ||
+        fwrite(arrived, sizeof *arrived, n, out) != (size_t)n ||
+        fwrite(&start, sizeof start, 1, out) != 1 || fclose(out))
         fail(argv[6]);
 
     /* which server process holds each connection (-1 where it does not say within 5 s) */

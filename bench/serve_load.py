@@ -12,7 +12,10 @@ reference machine that is part of the measurement. The open loop is therefore se
 all of it the kernel's loopback TCP, against 0.14-0.20 ms for this script's own asyncio client,
 which ``--client python`` keeps, and which is used when no C compiler is found). After each
 rate it prints how many of its connections each server process holds (a keep-alive connection
-stays with the process that accepted it).
+stays with the process that accepted it). ``--timeline`` shows when the slow requests came, with
+the server's CPU per request at the time (read from ``/proc``), and how much of the latency was
+the C client's own delay (its kernel's receive timestamps): on two shared cores the client is
+not always running when an answer arrives.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -241,7 +245,7 @@ async def open_loop(connections: Connections, users: np.ndarray, rate: float,
         running.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*running)
     elapsed = time.perf_counter() - (start + warmup)
-    return summary(rate, latencies[skip:], statuses[skip:], elapsed)
+    return summary(rate, latencies[skip:], statuses[skip:], elapsed, start + warmup)
 
 
 async def one_at_a_time(connections: Connections, users: np.ndarray, n: int) -> np.ndarray:
@@ -282,20 +286,24 @@ class CompiledClient:
             raise SystemExit(f"loadgen failed: {done.stderr.strip()}")
         n = int(rate * (warmup + seconds))
         raw = np.fromfile(out, dtype=np.float64)
-        latencies, statuses = raw[:n], raw[n:].view(np.int64)
+        latencies, statuses, written, arrived = raw[:4 * n].reshape(4, n)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         skip = int(rate * warmup)
         # the last answer counted, in seconds after the counted requests began to be due
         elapsed = np.nanmax(np.arange(skip, n) / rate + latencies[skip:]) - warmup
-        return (summary(rate, latencies[skip:], statuses[skip:], elapsed),
-                [int(p) for p in done.stdout.split()], cpu)
+        result = summary(rate, latencies[skip:], statuses[skip:].view(np.int64), elapsed,
+                         raw[4 * n] + warmup)
+        result.update(written=written[skip:], arrived=arrived[skip:])
+        return result, [int(p) for p in done.stdout.split()], cpu
 
 
-def summary(rate: float, latencies: np.ndarray, statuses: np.ndarray, elapsed: float) -> dict:
+def summary(rate: float, latencies: np.ndarray, statuses: np.ndarray, elapsed: float,
+            start: float) -> dict:
     """A rate's counted requests: latencies (seconds), how many were sent and answered 200,
-    the throughput over ``elapsed`` seconds, and p50 and p99 (ms) of those answered."""
+    the throughput over ``elapsed`` seconds, p50 and p99 (ms) of those answered, and when the
+    first was due (``time.perf_counter`` seconds)."""
     ok = statuses == 200
-    return {"rate": rate, "latencies": latencies,
+    return {"rate": rate, "latencies": latencies, "statuses": statuses, "start": start,
             "sent": len(latencies), "ok": int(ok.sum()), "throughput": ok.sum() / elapsed,
             "p50": np.percentile(latencies[ok], 50) * 1e3 if ok.any() else np.nan,
             "p99": np.percentile(latencies[ok], 99) * 1e3 if ok.any() else np.nan}
@@ -364,12 +372,13 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
         for rate in rates:
             before, mine = [cpu_seconds(w) for w in workers], time.process_time()
             stages_before, counted_before = stage_seconds(port)
-            if compiled:
-                r, behind, client = compiled.open_loop(rate, seconds, warmup)
-            else:
-                r = await open_loop(connections, users, rate, seconds, warmup)
-                client = time.process_time() - mine
-                behind = await connections.processes()
+            with CpuSamples(workers if timeline else []) as cpu:
+                if compiled:
+                    r, behind, client = compiled.open_loop(rate, seconds, warmup)
+                else:
+                    r = await open_loop(connections, users, rate, seconds, warmup)
+                    client = time.process_time() - mine
+                    behind = await connections.processes()
             sent = rate * (seconds + warmup) / 1e3
             server = " + ".join(f"{(cpu_seconds(w) - b) / sent:.2f}"
                                 for w, b in zip(workers, before))
@@ -384,16 +393,89 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
             print(f"| {r['rate']:.0f} | {r['sent']} | {r['ok']} | {r['throughput']:.0f} | "
                   f"{r['p50']:.2f} | {r['p99']:.2f} | {server} | "
                   f"{sum(per_request.values()):.2f} | {split} | {client:.2f} |", flush=True)
-            if timeline:  # slow requests, by when they were due: in bursts, or spread out?
-                late = np.flatnonzero(r["latencies"] > 0.005)
-                windows = np.bincount(late * 10 // int(rate), minlength=int(seconds * 10))
-                print(f"requests over 5 ms per 100 ms window at {rate:g} req/s: "
-                      f"{' '.join(map(str, windows))}", flush=True)
+            if timeline:
+                print_timeline(r, seconds, cpu)
         if by_stage:
             print("\nThe funnel in the server by stage, ms a request: " + "; ".join(by_stage))
     finally:
         gc.enable()
         connections.close()
+
+
+class CpuSamples:
+    """The CPU time of some processes, all together, read from ``/proc/PID/schedstat`` every
+    10 ms by a thread while the ``with`` block runs (none where Linux's file is missing)."""
+
+    def __init__(self, pids: list[int]):
+        self.files = [Path(f"/proc/{pid}/schedstat") for pid in pids]
+        self.times: list[float] = []
+        self.seconds: list[float] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> CpuSamples:
+        if self.files:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.01):
+            try:
+                spent = sum(int(f.read_text().split()[0]) for f in self.files) / 1e9
+            except (OSError, IndexError, ValueError):
+                return
+            self.times.append(time.perf_counter())
+            self.seconds.append(spent)
+
+    def between(self, edges: np.ndarray) -> np.ndarray | None:
+        """CPU seconds in each interval between consecutive ``edges`` (``time.perf_counter``
+        seconds); None without samples over them."""
+        if len(self.times) < 2 or self.times[0] > edges[0] or self.times[-1] < edges[-1]:
+            return None
+        return np.diff(np.interp(edges, self.times, self.seconds))
+
+
+def print_timeline(r: dict, seconds: float, cpu: CpuSamples) -> None:
+    """Where one rate's slow requests (over 5 ms) were: per 100 ms window of when they were
+    due, with the server's CPU per request answered in each window (do the slow ones come
+    with dearer requests, or with the same requests waiting?); and, from the C client, the part
+    of the latency that is the client's own delay."""
+    rate, latencies = r["rate"], r["latencies"]
+    late = np.flatnonzero(latencies > 0.005)
+    windows = np.bincount(late * 10 // int(rate), minlength=int(seconds * 10))
+    print(f"requests over 5 ms per 100 ms window at {rate:g} req/s: "
+          f"{' '.join(map(str, windows))}")
+    edges = r["start"] + np.arange(len(windows) + 1) / 10
+    answered_at = (r["start"] + np.arange(len(latencies)) / rate + latencies)[
+        np.isfinite(latencies)]
+    answered = np.histogram(answered_at, edges)[0]
+    spent = cpu.between(edges)
+    if spent is not None:
+        print("the server's CPU per request answered, ms, per 100 ms window: "
+              + " ".join(f"{v:.2f}" for v in spent * 1e3 / np.maximum(answered, 1)))
+        slow = windows >= 5
+        parts = [f"{label} {spent[m].sum() * 1e3 / max(answered[m].sum(), 1):.2f} ms a request"
+                 for label, m in ((f"in the {slow.sum()} windows with 5 or more over 5 ms", slow),
+                                  ("in the others", ~slow)) if m.any()]
+        print("the server's CPU " + "; ".join(parts))
+    if "written" in r:  # the C client's own timestamps
+        ok = r["statuses"] == 200
+        written, arrived = r["written"][ok], r["arrived"][ok]
+
+        def spread(values: np.ndarray) -> str:
+            return f"{np.percentile(values, 50) * 1e3:.2f}/{np.percentile(values, 99) * 1e3:.2f}"
+
+        print("the latency's parts, ms p50/p99: due to written (the client's delay, or a "
+              f"wait for a free connection) {spread(written)}; written to arrived at the "
+              f"client's socket (the server's part) {spread(arrived - written)}; arrived to "
+              f"read (the client's delay) {spread(latencies[ok] - arrived)}; the latency "
+              f"counted at arrival {spread(arrived)}")
+    sys.stdout.flush()
 
 
 def wait_for(port: int, workers: int, seconds: float = 60.0) -> list[int]:
@@ -467,7 +549,9 @@ def main() -> None:
     parser.add_argument("--client-cpus", default="",
                         help="CPUs the load generator runs on once the in-process part is done")
     parser.add_argument("--timeline", action="store_true",
-                        help="after each rate, how many requests took over 5 ms in each 100 ms")
+                        help="after each rate: how many requests took over 5 ms in each 100 ms "
+                        "window, the server's CPU per request in each, and (C client) how much "
+                        "of the latency was the client's own delay")
     parser.add_argument("--no-http", action="store_true",
                         help="time the in-process funnel only (no server, no load)")
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """bench/loadgen.c, the open-loop client of bench/serve_load.py: statuses and latencies per
-request, latency counted from when a request was due (a slow server cannot hide its queue), and
-the server process behind each connection."""
+request, latency counted from when a request was due (a slow server cannot hide its queue), split
+into the client's delays and the server's part, and the server process behind each
+connection."""
 
 import json
 import shutil
@@ -66,3 +67,17 @@ def test_latency_counts_from_when_the_request_was_due(server, tmp_path):
     assert result["ok"] == 30
     # request i is due at 10 ms * i and answered near 20 ms * (i + 1): the queue shows
     assert latencies[-1] > 0.2 and latencies[-1] > latencies[0] + 0.15
+
+
+def test_latency_splits_into_the_clients_delays_and_the_servers_part(server, tmp_path):
+    Handler.delay = 0.01  # the server's part: at least 10 ms a request
+    client = CompiledClient(server.server_address[1], 8, np.array(["known"]), tmp_path)
+    result, _, _ = client.open_loop(rate=50, seconds=0.4, warmup=0.0)
+    written, arrived, latencies = result["written"], result["arrived"], result["latencies"]
+    assert result["ok"] == 20
+    # written after it was due (no connection busy: only the client's delay), answered at
+    # least 10 ms after it was written, read after that
+    # (the kernel's timestamps and the client's clock: allow them a tenth of a millisecond)
+    assert (written >= 0).all() and (written < 0.01).all()
+    assert (arrived - written >= 0.0099).all()
+    assert (latencies - arrived >= -1e-4).all() and (latencies - arrived < 0.01).all()
