@@ -45,7 +45,6 @@ typedef struct {
 
 static int port;
 static double realtime_ahead; /* CLOCK_REALTIME minus CLOCK_MONOTONIC: receive timestamps */
-static double received_at; /* when the bytes last read reached the socket (CLOCK_MONOTONIC) */
 
 static double now(void) {
     struct timespec t;
@@ -85,9 +84,10 @@ static long complete(Conn *c, long *status) {
 }
 
 /* Reads what the socket has; the length of the whole response at the start of c->buf once it
- * is in (its status in *status), 0 while it is not, -1 when the connection failed. Sets
- * received_at: the kernel's timestamp of the bytes read, or now where it gives none. */
-static long receive(Conn *c, long *status) {
+ * is in (its status in *status), 0 while it is not, -1 when the connection failed. In *at,
+ * when the bytes read reached the socket (CLOCK_MONOTONIC): the kernel's timestamp, or now
+ * where it gives none. */
+static long receive(Conn *c, long *status, double *at) {
     for (;;) {
         if (c->cap - c->len < 16384) {
             c->cap *= 2;
@@ -100,11 +100,11 @@ static long receive(Conn *c, long *status) {
         ssize_t got = recvmsg(c->fd, &message, 0);
         if (got > 0) {
             c->len += got;
-            received_at = now();
+            *at = now();
             for (struct cmsghdr *h = CMSG_FIRSTHDR(&message); h; h = CMSG_NXTHDR(&message, h))
                 if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_TIMESTAMPING) {
-                    struct timespec *at = ((struct scm_timestamping *)CMSG_DATA(h))->ts;
-                    if (at->tv_sec) received_at = at->tv_sec + at->tv_nsec * 1e-9 - realtime_ahead;
+                    struct timespec *stamp = ((struct scm_timestamping *)CMSG_DATA(h))->ts;
+                    if (stamp->tv_sec) *at = stamp->tv_sec + stamp->tv_nsec * 1e-9 - realtime_ahead;
                 }
             continue;
         }
@@ -231,7 +231,8 @@ int main(int argc, char **argv) {
                 continue;
             }
             Conn *c = &conns[which];
-            long code = 0, got = receive(c, &code), busy = c->request >= 0;
+            double received_at = 0;
+            long code = 0, got = receive(c, &code, &received_at), busy = c->request >= 0;
             if (got == 0) continue;
             if (busy) {
                 double due = start + c->request / rate;
@@ -282,8 +283,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_conns; i++) {
         Conn *c = &conns[i];
         long code = 0, got = -1;
+        double ignored;
         if (c->request < 0 && send_all(c->fd, health, sizeof health - 1) == 0)
-            while ((got = receive(c, &code)) == 0 && now() < give_up) usleep(100);
+            while ((got = receive(c, &code, &ignored)) == 0 && now() < give_up) usleep(100);
         char *at = got > 0 ? memmem(c->buf, got, "\"process\":", 10) : NULL;
         printf("%ld\n", at ? strtol(at + 10, NULL, 10) : -1L);
     }

@@ -404,7 +404,9 @@ async def load(port: int, users: np.ndarray, sequential: int, rates: list[float]
 
 class CpuSamples:
     """The CPU time of some processes, all together, read from ``/proc/PID/schedstat`` every
-    10 ms by a thread while the ``with`` block runs (none where Linux's file is missing)."""
+    10 ms by a thread while the ``with`` block runs (none where Linux's file is missing). In
+    nanoseconds there, where ``/proc/PID/stat`` (:func:`cpu_seconds`, enough for a whole rate)
+    counts in 10 ms ticks, a tenth of a 100 ms window."""
 
     def __init__(self, pids: list[int]):
         self.files = [Path(f"/proc/{pid}/schedstat") for pid in pids]
