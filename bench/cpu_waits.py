@@ -112,6 +112,24 @@ def blame(runs: list[Run], tasks: list[str], threshold: float, start: float, end
     return count, total, same, other
 
 
+def by_window(runs: list[Run], tasks: list[str], start: float, end: float,
+              width: float = 0.1) -> list[dict[tuple[str, int], float]]:
+    """Per ``width`` s from ``start``: the seconds each of ``tasks`` ran on each CPU, and each
+    CPU's idle time (keys (task or "<idle>", CPU))."""
+    windows: list[dict[tuple[str, int], float]] = [
+        defaultdict(float) for _ in range(int((end - start) / width))]
+    for run in runs:
+        if run.task not in tasks and run.command != "<idle>":
+            continue
+        first = max(int((run.start - start) // width), 0)
+        for k in range(first, min(int((run.end - start) // width) + 1, len(windows))):
+            lo = start + k * width
+            overlap = min(run.end, lo + width) - max(run.start, lo)
+            if overlap > 0:
+                windows[k][(run.task if run.task in tasks else "<idle>", run.cpu)] += overlap
+    return windows
+
+
 def long_kernel_runs(runs: list[Run], threshold: float) -> Counter[str]:
     """Runs over ``threshold`` s of kernel threads (named as the kernel names its own)."""
     kernel = re.compile(r"^(kdamond|kworker|ksoftirqd|kswapd|khugepaged|kcompactd|rcu_|migration)")
@@ -127,6 +145,8 @@ def main() -> None:
     parser.add_argument("--during", help="only the last run of this command (e.g. loadgen)")
     parser.add_argument("--skip", type=float, default=2.0, help="seconds of it left out first")
     parser.add_argument("--threshold-ms", type=float, default=1.0)
+    parser.add_argument("--windows", action="store_true",
+                        help="also each 100 ms: where each server task ran, and each CPU's idle")
     args = parser.parse_args()
     runs = read(args.timehist)
     if not runs:
@@ -145,6 +165,11 @@ def main() -> None:
     kernel = long_kernel_runs(in_window, threshold)
     print(f"kernel threads' runs over {args.threshold_ms:g} ms: "
           + (", ".join(f"{name} {n}" for name, n in kernel.most_common()) or "none"))
+    if args.windows:
+        print("ms in each 100 ms window (task or <idle> @ CPU):")
+        for k, spent in enumerate(by_window(runs, tasks, start, end)):
+            print(f"  {k:3d} " + ", ".join(f"{name}@{cpu} {seconds * 1e3:.0f}" for
+                                          (name, cpu), seconds in sorted(spent.items())))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "cpu_waits.py"
+sys.path.insert(0, str(SCRIPT.parent))
+from cpu_waits import by_window, read  # noqa: E402
 
 # two server processes (python[100], python[101]), another python task, a kernel thread; each
 # line: when a run ended, its CPU, the task, wait time, scheduling delay, run time (ms)
@@ -59,3 +61,14 @@ def test_a_file_without_a_trace_is_refused(tmp_path):
     assert done.returncode == 1 and "no perf sched timehist lines" in done.stderr
     done = run(trace.with_name("missing.txt"))
     assert done.returncode == 1 and "No such file" in done.stderr
+
+
+def test_time_on_each_cpu_window_by_window(tmp_path):
+    trace = tmp_path / "sched.txt"
+    trace.write_text(TRACE)
+    windows = by_window(read(trace), ["python[100]", "python[101]"], 10.0, 10.014, width=0.005)
+    assert len(windows) == 2
+    ms = [{key: round(value * 1e3, 6) for key, value in w.items()} for w in windows]
+    assert ms[0] == {("python[100]", 0): 4.0, ("python[101]", 0): 1.0, ("<idle>", 1): 5.0}
+    # the other python task is not counted; CPU 0 idles from 10.006
+    assert ms[1] == {("python[101]", 0): 1.0, ("<idle>", 0): 4.0}
