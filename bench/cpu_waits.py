@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LINE = re.compile(r"\s*([\d.]+)\s+\[(\d+)\]\s+(.+?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
+KERNEL_THREAD = re.compile(  # named as the kernel names its own threads
+    r"^(kdamond|kworker|ksoftirqd|kswapd|khugepaged|kcompactd|rcu_|migration)")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ def blame(runs: list[Run], tasks: list[str], threshold: float, start: float, end
         count, total = count + 1, total + wait.delay
         lo, hi = wait.start - wait.delay, wait.start
         for cpu, stretches in by_cpu.items():
-            for run in stretches[bisect.bisect_right(ends[cpu], lo):]:
+            for i in range(bisect.bisect_right(ends[cpu], lo), len(stretches)):
+                run = stretches[i]
                 if run.start >= hi:
                     break
                 overlap = min(run.end, hi) - max(run.start, lo)
@@ -131,10 +134,9 @@ def by_window(runs: list[Run], tasks: list[str], start: float, end: float,
 
 
 def long_kernel_runs(runs: list[Run], threshold: float) -> Counter[str]:
-    """Runs over ``threshold`` s of kernel threads (named as the kernel names its own)."""
-    kernel = re.compile(r"^(kdamond|kworker|ksoftirqd|kswapd|khugepaged|kcompactd|rcu_|migration)")
+    """Runs over ``threshold`` s of kernel threads."""
     return Counter(run.command for run in runs
-                   if run.seconds > threshold and kernel.match(run.command))
+                   if run.seconds > threshold and KERNEL_THREAD.match(run.command))
 
 
 def main() -> None:

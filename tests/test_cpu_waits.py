@@ -72,3 +72,14 @@ def test_time_on_each_cpu_window_by_window(tmp_path):
     assert ms[0] == {("python[100]", 0): 4.0, ("python[101]", 0): 1.0, ("<idle>", 1): 5.0}
     # the other python task is not counted; CPU 0 idles from 10.006
     assert ms[1] == {("python[101]", 0): 1.0, ("<idle>", 0): 4.0}
+
+
+def test_only_the_load_generators_last_run_is_looked_at(tmp_path):
+    trace = tmp_path / "sched.txt"
+    # the client ran from 10.006 to 10.015: from 2 ms in, only the second wait (at 10.012) counts
+    trace.write_text(TRACE + "   10.015000 [0001]  loadgen[300]    0.000      0.000      9.000\n")
+    done = run(trace, "--during", "loadgen", "--skip", "0.002")
+    assert done.returncode == 0, done.stderr
+    assert "waits for a CPU over 1 ms: 1, 1.5 ms in all" in done.stdout
+    done = run(trace, "--during", "wrk")
+    assert done.returncode == 1 and "no task named 'wrk' in the trace" in done.stderr
